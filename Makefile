@@ -1,0 +1,60 @@
+# Every target installs what it needs: a fresh machine runs `make run` or `make test` and nothing else.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR := .run
+
+.PHONY: run test lint typecheck unit tools bench e2e-kind manifests clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: start the webhook locally on a fresh self-signed certificate and the sample ServiceAccounts
+run: $(STAMP)
+	$(BIN)/pod-identity-webhook certs generate --out-dir $(RUN_DIR)/tls --dns localhost --ip 127.0.0.1
+	@scripts/print-run-help $(RUN_DIR)/tls/ca.crt
+	$(BIN)/pod-identity-webhook serve \
+		--tls-cert $(RUN_DIR)/tls/tls.crt --tls-key $(RUN_DIR)/tls/tls.key \
+		--service-account-file examples/serviceaccounts.yaml \
+		--bind-address 127.0.0.1 --aws-default-region us-west-2 --log-format text
+
+## tools: helm, shellcheck and a running Docker engine, for the chart, script and image tests; wrk for the benchmark's smoke test
+tools:
+	scripts/ensure-helm
+	scripts/ensure-docker
+	scripts/ensure-shellcheck
+	scripts/ensure-wrk
+
+lint: $(STAMP)
+	$(BIN)/ruff check webhook tests benchmarks
+	$(BIN)/ruff format --check webhook tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+## test: every check and every test
+test: $(STAMP) tools lint typecheck unit
+
+## bench: the load benchmark; writes docs/benchmarks.md (not part of `make test`)
+bench: $(STAMP)
+	scripts/ensure-wrk
+	$(BIN)/python -m benchmarks.run --write docs/benchmarks.md
+
+## e2e-kind: end-to-end on a real kind cluster (needs Docker, kind, kubectl, helm and internet access)
+e2e-kind:
+	tests/e2e/kind.sh
+
+## manifests: regenerate deploy/ from the Helm chart
+manifests: $(STAMP)
+	scripts/render-manifests
+
+clean:
+	rm -rf $(VENV) $(RUN_DIR) .tools .pytest_cache .mypy_cache .ruff_cache

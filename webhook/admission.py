@@ -1,0 +1,140 @@
+"""Answering one admission request: decode, find the identity, mutate, encode. No HTTP here.
+
+The webhook fails open: a good request that hits an internal error is allowed without a patch and the
+user is told in a warning, so a webhook fault never stops pods from being created.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from webhook import metrics
+from webhook.admission_review import AdmissionRequest, decode_review, encode_error, encode_response
+from webhook.errors import BadRequestError, ServiceAccountSourceError
+from webhook.identity import resolve_identity
+from webhook.mappings import RoleMappings
+from webhook.mutation import mutate, pod_is_skipped
+from webhook.pod_identity_associations import PodIdentityAssociations
+from webhook.settings import MutationSettings
+
+log = logging.getLogger("webhook.admission")
+
+FAILED_OPEN_WARNING = (
+    "pod-identity-webhook could not process this pod and admitted it without AWS credentials: {reason}"
+)
+
+
+class ServiceAccountLookup(Protocol):
+    def cached(self, namespace: str, name: str) -> Mapping[str, str] | None: ...
+
+    async def fetch(self, namespace: str, name: str) -> Mapping[str, str] | None: ...
+
+
+class IdentityConfiguration(Protocol):
+    """The operator's mappings and Pod Identity associations, replaced wholesale by their watchers."""
+
+    @property
+    def mappings(self) -> RoleMappings: ...
+
+    @property
+    def pod_identities(self) -> PodIdentityAssociations: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+
+
+class AdmissionHandler:
+    def __init__(
+        self,
+        *,
+        settings: MutationSettings,
+        service_accounts: ServiceAccountLookup,
+        configuration: IdentityConfiguration,
+    ) -> None:
+        self._settings = settings
+        self._service_accounts = service_accounts
+        self._configuration = configuration
+
+    async def answer(self, body: bytes) -> Answer:
+        started = time.perf_counter()
+        try:
+            api_version, request = decode_review(body)
+        except BadRequestError as error:
+            log.warning("rejected malformed admission request: %s", error)
+            self._record("bad_request", started)
+            return Answer(400, encode_error(str(error)))
+        try:
+            patch, warnings, result = await self._review(request)
+        except Exception as error:  # any fault of ours must not block the pod
+            log.exception("admission request %s failed; pod admitted unchanged", request.uid)
+            patch, warnings, result = (
+                None,
+                [FAILED_OPEN_WARNING.format(reason=_describe(error))],
+                "failed_open",
+            )
+        payload = encode_response(api_version=api_version, uid=request.uid, patch=patch, warnings=warnings)
+        self._record(result, started)
+        return Answer(200, payload)
+
+    async def _review(
+        self, request: AdmissionRequest
+    ) -> tuple[list[dict[str, object]] | None, list[str], str]:
+        pod = request.object
+        settings = self._settings
+        if pod is None or request.operation not in ("", "CREATE") or pod_is_skipped(pod, settings):
+            return None, [], "unchanged"
+        namespace = request.namespace or pod.meta.namespace or "default"
+        name = pod.service_account_name
+        annotations = self._service_accounts.cached(namespace, name)
+        if annotations is None:
+            try:
+                annotations = await self._service_accounts.fetch(namespace, name)
+            except ServiceAccountSourceError as error:
+                log.warning("serviceaccount %s/%s: %s; pod admitted unchanged", namespace, name, error)
+                return None, [FAILED_OPEN_WARNING.format(reason=str(error))], "failed_open"
+        configuration = self._configuration
+        resolution = resolve_identity(
+            namespace=namespace,
+            service_account=name,
+            annotations=annotations,
+            mappings=configuration.mappings,
+            pod_identities=configuration.pod_identities,
+            settings=settings,
+        )
+        warnings = list(resolution.warnings)
+        if resolution.identity is None:
+            return None, warnings, "unchanged"
+        mutation = mutate(pod, resolution.identity, settings)
+        warnings.extend(mutation.warnings)
+        for warning in warnings:
+            log.warning("pod %s/%s: %s", namespace, pod.display_name, warning)
+        if not mutation.patch:
+            return None, warnings, "unchanged"
+        mode = resolution.identity.mode.value
+        metrics.PODS_MUTATED.labels(mode).inc()
+        log.info(
+            "mutated pod %s/%s (serviceaccount %s, %s, %s)%s",
+            namespace,
+            pod.display_name,
+            name,
+            mode,
+            resolution.source.value,
+            " [dry run]" if request.dryRun else "",
+        )
+        return mutation.patch, warnings, "mutated"
+
+    @staticmethod
+    def _record(result: str, started: float) -> None:
+        metrics.REQUESTS.labels(result).inc()
+        metrics.REQUEST_DURATION.labels(result).observe(time.perf_counter() - started)
+
+
+def _describe(error: Exception) -> str:
+    return f"internal error ({type(error).__name__}); see the webhook's log"

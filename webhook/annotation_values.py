@@ -1,0 +1,52 @@
+"""Parsing of annotation values written by people: lenient where the reference is, loud where it is not."""
+
+from __future__ import annotations
+
+import re
+
+from webhook.settings import MAX_TOKEN_EXPIRATION, MIN_TOKEN_EXPIRATION
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+
+def parse_token_expiration(value: str, *, where: str) -> tuple[int | None, str | None]:
+    """Read a token-expiration value: (seconds clamped to what the API server accepts, warning or None).
+
+    A value that is not a whole number yields None, so the caller falls back to the next source.
+    """
+    text = value.strip()
+    try:
+        seconds = int(text)
+    except ValueError:
+        return None, f"{where}: token expiration {value!r} is not a number of seconds; ignored"
+    if seconds < MIN_TOKEN_EXPIRATION:
+        return MIN_TOKEN_EXPIRATION, (
+            f"{where}: token expiration {seconds}s is below the API server's minimum; using {MIN_TOKEN_EXPIRATION}s"
+        )
+    if seconds > MAX_TOKEN_EXPIRATION:
+        return MAX_TOKEN_EXPIRATION, (
+            f"{where}: token expiration {seconds}s is above the API server's maximum; using {MAX_TOKEN_EXPIRATION}s"
+        )
+    return seconds, None
+
+
+def parse_bool(value: str, *, where: str) -> tuple[bool | None, str | None]:
+    """Read "true"/"false" (any case); anything else is ignored with a warning."""
+    text = value.strip().lower()
+    if text == "true":
+        return True, None
+    if text == "false":
+        return False, None
+    return None, f'{where}: {value!r} is neither "true" nor "false"; ignored'
+
+
+def parse_name_list(value: str) -> frozenset[str]:
+    """A comma-separated list of names, spaces trimmed, empty items dropped."""
+    return frozenset(item.strip() for item in value.split(",") if item.strip())
+
+
+def role_arn_warning(role_arn: str, *, where: str) -> str | None:
+    """A warning when the role does not look like an IAM role ARN: the SDK would fail at run time."""
+    if _ROLE_ARN.match(role_arn):
+        return None
+    return f"{where}: role {role_arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"

@@ -1,0 +1,81 @@
+"""`pod-identity-webhook inject`: the server's mutation applied to manifests, offline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import yaml
+
+from webhook.cli.offline_sources import add_offline_source_options, offline_sources_from
+from webhook.cli.options import add_flag, add_mutation_options, mutation_settings_from
+from webhook.errors import ConfigurationError
+from webhook.inject import PodPatch, inject_document
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "inject",
+        help="apply the webhook's mutation to Pods and pod templates in YAML or JSON manifests",
+        description="Reads manifests (multi-document YAML or JSON), mutates every Pod and the pod template of "
+        "Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs exactly as the server would, and "
+        "writes the documents back in order. Warnings go to stderr.",
+    )
+    parser.add_argument(
+        "-f", "--filename", required=True, metavar="FILE", help="manifest file, or - for stdin"
+    )
+    parser.add_argument("-o", "--output", choices=("manifest", "patch"), default="manifest",
+                        help="the mutated manifests (default), or each pod's JSON patch")  # fmt: skip
+    add_flag(parser, "--namespace", default="default", help="namespace of objects that do not name one")
+    add_offline_source_options(parser)
+    add_mutation_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    text = _read_input(args.filename)
+    as_json = text.lstrip().startswith(("{", "["))
+    documents = _parse(text, as_json=as_json, source=args.filename)
+    sources = offline_sources_from(args)
+    settings = mutation_settings_from(args)
+    results: list[PodPatch] = []
+    for index, document in enumerate(documents):
+        results.extend(
+            inject_document(
+                document, index=index, default_namespace=args.namespace, sources=sources, settings=settings
+            )
+        )
+    for result in results:
+        for warning in result.warnings:
+            print(f"warning: {result.kind} {result.namespace}/{result.name}: {warning}", file=sys.stderr)
+    if args.output == "patch":
+        for result in results:
+            print(json.dumps({"document": result.document, "kind": result.kind, "namespace": result.namespace,
+                              "name": result.name, "patch": result.patch}))  # fmt: skip
+    elif as_json:
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
+    else:
+        sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=len(documents) > 1))
+    return 0
+
+
+def _read_input(filename: str) -> str:
+    if filename == "-":
+        return sys.stdin.read()
+    try:
+        with open(filename, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise ConfigurationError(f"cannot read {filename}: {error.strerror}") from error
+
+
+def _parse(text: str, *, as_json: bool, source: str) -> list[Any]:
+    try:
+        if as_json:
+            document = json.loads(text)
+            return document if isinstance(document, list) else [document]
+        return [document for document in yaml.safe_load_all(text) if document is not None]
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigurationError(f"{source}: cannot parse manifests: {error}") from error

@@ -1,0 +1,100 @@
+"""Flags shared by subcommands. Every flag can also be set by an environment variable
+`POD_IDENTITY_WEBHOOK_<FLAG_NAME>` (upper case, dashes as underscores); the command line wins."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from webhook.settings import (
+    DEFAULT_ANNOTATION_PREFIX,
+    DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE,
+    DEFAULT_CONTAINER_CREDENTIALS_FULL_URI,
+    DEFAULT_CONTAINER_CREDENTIALS_MOUNT_PATH,
+    DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH,
+    DEFAULT_CONTAINER_CREDENTIALS_VOLUME_NAME,
+    DEFAULT_TOKEN_AUDIENCE,
+    DEFAULT_TOKEN_EXPIRATION,
+    DEFAULT_TOKEN_MOUNT_PATH,
+    MutationSettings,
+)
+
+ENV_PREFIX = "POD_IDENTITY_WEBHOOK_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
+
+
+def parse_bool_text(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_flag(parser: argparse.ArgumentParser | Any, flag: str, *, default: Any = None, **kwargs: Any) -> None:
+    """Add `flag` whose default is read from its environment variable, and say so in --help."""
+    variable = env_name(flag)
+    kind = kwargs.get("type")
+    from_env = os.environ.get(variable)
+    if from_env is not None:
+        if kwargs.get("action") == "store_true":
+            default = parse_bool_text(from_env)
+        elif kwargs.get("action") == "append":
+            default = [item for item in from_env.split(",") if item]
+        else:
+            default = kind(from_env) if callable(kind) else from_env
+    help_text = kwargs.pop("help", "")
+    default_text = "" if default in (None, "", False, []) else f" (default: {default})"
+    parser.add_argument(flag, default=default, help=f"{help_text}{default_text} [env {variable}]", **kwargs)
+
+
+def add_mutation_options(parser: argparse.ArgumentParser) -> None:
+    """The flags that change the patch: `serve`, `inject` and `explain` share them so they agree."""
+    group = parser.add_argument_group("mutation")
+    add_flag(group, "--annotation-prefix", default=DEFAULT_ANNOTATION_PREFIX,
+             help="prefix of the ServiceAccount and pod annotations and labels")  # fmt: skip
+    add_flag(
+        group, "--token-audience", default=DEFAULT_TOKEN_AUDIENCE, help="default audience of the IRSA token"
+    )
+    add_flag(
+        group, "--token-mount-path", default=DEFAULT_TOKEN_MOUNT_PATH, help="where the IRSA token is mounted"
+    )
+    add_flag(group, "--token-expiration", type=int, default=DEFAULT_TOKEN_EXPIRATION,
+             help="default token lifetime in seconds (at least 600)")  # fmt: skip
+    add_flag(group, "--aws-default-region", default="",
+             help="inject AWS_REGION and AWS_DEFAULT_REGION with this region")  # fmt: skip
+    add_flag(group, "--sts-regional-endpoint", type=parse_bool_text, default=False, nargs="?", const=True,
+             metavar="BOOL", help="inject AWS_STS_REGIONAL_ENDPOINTS=regional")  # fmt: skip
+    add_flag(group, "--container-credentials-audience", default=DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE,
+             help="audience of the Pod Identity token")  # fmt: skip
+    add_flag(group, "--container-credentials-mount-path", default=DEFAULT_CONTAINER_CREDENTIALS_MOUNT_PATH,
+             help="where the Pod Identity token is mounted")  # fmt: skip
+    add_flag(group, "--container-credentials-volume-name", default=DEFAULT_CONTAINER_CREDENTIALS_VOLUME_NAME,
+             help="name of the Pod Identity token volume")  # fmt: skip
+    add_flag(group, "--container-credentials-token-path", default=DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH,
+             help="file name of the Pod Identity token inside its volume")  # fmt: skip
+    add_flag(group, "--container-credentials-full-uri", default=DEFAULT_CONTAINER_CREDENTIALS_FULL_URI,
+             help="the Pod Identity agent's URI (IPv6 clusters: http://[fd00:ec2::23]/v1/credentials)")  # fmt: skip
+
+
+def mutation_settings_from(args: argparse.Namespace) -> MutationSettings:
+    return MutationSettings(
+        annotation_prefix=args.annotation_prefix,
+        token_audience=args.token_audience,
+        token_mount_path=args.token_mount_path,
+        token_expiration=args.token_expiration,
+        aws_default_region=args.aws_default_region,
+        sts_regional_endpoint=args.sts_regional_endpoint,
+        container_credentials_audience=args.container_credentials_audience,
+        container_credentials_mount_path=args.container_credentials_mount_path,
+        container_credentials_volume_name=args.container_credentials_volume_name,
+        container_credentials_token_path=args.container_credentials_token_path,
+        container_credentials_full_uri=args.container_credentials_full_uri,
+    )

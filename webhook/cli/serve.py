@@ -1,0 +1,60 @@
+"""`pod-identity-webhook serve`: the admission webhook server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from webhook.cli.options import add_flag, add_mutation_options, mutation_settings_from
+from webhook.cli.tls_options import add_tls_options
+from webhook.http_app import DEFAULT_MAX_REQUEST_BYTES
+from webhook.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
+from webhook.server import serve
+
+log = logging.getLogger("webhook.serve")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the admission webhook server",
+        description="Serves POST /mutate over TLS, health endpoints on the same port and Prometheus metrics "
+        "on --metrics-port. ServiceAccounts come from the cluster (in-cluster config or --kubeconfig) or, "
+        "with no cluster at all, from --service-account-file.",
+    )
+    server = parser.add_argument_group("server")
+    add_flag(server, "--port", type=int, default=8443, help="HTTPS port for /mutate and the health endpoints")
+    add_flag(server, "--metrics-port", type=int, default=9999, help="plain-HTTP port for /metrics")
+    add_flag(server, "--bind-address", default="0.0.0.0", help="address both ports listen on")
+    add_flag(server, "--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+             help="largest admission request accepted (HTTP 413 above)")  # fmt: skip
+    add_flag(server, "--shutdown-timeout", type=float, default=25.0,
+             help="seconds to let in-flight requests finish after SIGTERM")  # fmt: skip
+    add_flag(server, "--log-format", default="json", choices=LOG_FORMATS, help="log line format")
+    add_flag(server, "--log-level", default="info", choices=LOG_LEVELS, help="lowest level logged")
+
+    cluster = parser.add_argument_group("cluster")
+    add_flag(cluster, "--kubeconfig", metavar="PATH",
+             help="kubeconfig to use outside a cluster (default: in-cluster config, then ~/.kube/config)")  # fmt: skip
+    add_flag(cluster, "--namespace",
+             help="the webhook's own namespace (default: $POD_NAMESPACE, then the in-cluster namespace)")  # fmt: skip
+    add_flag(cluster, "--service-account-file", metavar="PATH",
+             help="read ServiceAccounts from this YAML file or directory instead of the cluster")  # fmt: skip
+    add_flag(cluster, "--api-fallback-timeout", type=float, default=1.0,
+             help="seconds to wait for a direct API read of a ServiceAccount missing from the cache")  # fmt: skip
+    add_flag(cluster, "--watch-config-map", action="store_true",
+             help="read role mappings from the ConfigMap pod-identity-webhook in --namespace")  # fmt: skip
+    add_flag(cluster, "--watch-container-credentials-config", metavar="PATH",
+             help="Pod Identity associations file, re-read when it changes")  # fmt: skip
+
+    add_tls_options(parser)
+    add_mutation_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(log_format=args.log_format, level=args.log_level)
+    asyncio.run(serve(args, settings=mutation_settings_from(args)))
+    return 0

@@ -1,0 +1,131 @@
+"""Offline injection: apply the server's mutation to the pods and pod templates in manifests.
+
+For previews, GitOps pipelines and debugging. It finds each pod (a Pod, or the template of a workload),
+resolves its identity exactly as the server does and applies the same engine, so the output is what the
+cluster would run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonpatch
+import msgspec
+
+from webhook.errors import ConfigurationError
+from webhook.identity import resolve_identity
+from webhook.mappings import RoleMappings
+from webhook.mutation import Operation, mutate
+from webhook.pod_identity_associations import PodIdentityAssociations
+from webhook.pod_view import pod_from_object
+from webhook.settings import MutationSettings
+
+TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "PodTemplate": ("template",),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfflineIdentitySources:
+    """What the server would read from the cluster, read from files instead."""
+
+    service_accounts: Mapping[tuple[str, str], Mapping[str, str]]
+    mappings: RoleMappings
+    pod_identities: PodIdentityAssociations
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodPatch:
+    """The patch of one pod, with paths relative to the document that holds it (ready for `kubectl patch`)."""
+
+    document: int
+    kind: str
+    namespace: str
+    name: str
+    patch: list[Operation]
+    warnings: tuple[str, ...]
+
+
+def pods_in(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(JSON pointer, pod object) of each pod or pod template in a document, `List` items included."""
+    if not isinstance(document, dict):
+        return
+    kind = document.get("kind")
+    if kind is not None and str(kind).endswith("List") and isinstance(document.get("items"), list):
+        for index, item in enumerate(document["items"]):
+            for pointer, pod in pods_in(item):
+                yield f"/items/{index}{pointer}", pod
+        return
+    path = TEMPLATE_PATHS.get(str(kind))
+    if path is None:
+        return
+    target: Any = document
+    for key in path:
+        target = target.get(key) if isinstance(target, dict) else None
+    if isinstance(target, dict):
+        yield "".join(f"/{key}" for key in path), target
+
+
+def inject_document(
+    document: Any,
+    *,
+    index: int,
+    default_namespace: str,
+    sources: OfflineIdentitySources,
+    settings: MutationSettings,
+) -> list[PodPatch]:
+    """Mutate every pod in `document` in place and return what was done to each."""
+    owner_meta = document.get("metadata") or {} if isinstance(document, dict) else {}
+    results = []
+    for pointer, pod_object in pods_in(document):
+        try:
+            pod = pod_from_object(pod_object)
+        except msgspec.ValidationError as error:
+            raise ConfigurationError(
+                f"document {index}: pod at {pointer or '/'} is malformed: {error}"
+            ) from error
+        namespace = pod.meta.namespace or owner_meta.get("namespace") or default_namespace
+        account = pod.service_account_name
+        annotations = sources.service_accounts.get((namespace, account))
+        resolution = resolve_identity(
+            namespace=namespace,
+            service_account=account,
+            annotations=annotations,
+            mappings=sources.mappings,
+            pod_identities=sources.pod_identities,
+            settings=settings,
+        )
+        warnings = list(resolution.warnings)
+        if annotations is None and resolution.identity is None:
+            warnings.append(
+                f"serviceaccount {namespace}/{account} is not in the ServiceAccount file; left unchanged"
+            )
+        patch: list[Operation] = []
+        if resolution.identity is not None:
+            mutation = mutate(pod, resolution.identity, settings)
+            warnings.extend(mutation.warnings)
+            patch = mutation.patch
+            if patch:
+                jsonpatch.apply_patch(pod_object, patch, in_place=True)
+        name = pod.meta.name or owner_meta.get("name") or pod.display_name
+        results.append(
+            PodPatch(
+                document=index,
+                kind=str(document.get("kind")),
+                namespace=namespace,
+                name=name,
+                patch=[{**operation, "path": pointer + operation["path"]} for operation in patch],
+                warnings=tuple(warnings),
+            )
+        )
+    return results

@@ -1,0 +1,81 @@
+"""Builds, starts and stops where identities come from, as the `serve` flags ask.
+
+ServiceAccounts come from `--service-account-file` (no cluster), or from the cluster through a watch;
+role mappings and Pod Identity associations are optional watchers feeding one `IdentitySources`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from webhook.errors import ConfigurationError
+from webhook.identity_sources import IdentitySources
+from webhook.kube_client import api_client, webhook_namespace
+from webhook.pod_identity_associations_watch import PodIdentityAssociationsWatch
+from webhook.role_mappings_watch import RoleMappingsWatch
+from webhook.serviceaccount_file import FileServiceAccounts
+from webhook.serviceaccount_sources import ServiceAccountDirectory
+from webhook.serviceaccount_watch import WatchedServiceAccounts
+from webhook.settings import MutationSettings
+
+
+@dataclass(slots=True, kw_only=True)
+class RunningSources:
+    namespace: str
+    service_accounts: ServiceAccountDirectory
+    configuration: IdentitySources
+    _stops: list[Callable[[], None]] = field(default_factory=list)
+
+    def synced(self) -> tuple[bool, str]:
+        """Ready once every source that feeds the cache has read its first full state."""
+        if not self.service_accounts.synced:
+            return False, "ServiceAccount cache not synced yet"
+        return True, "ServiceAccount cache synced"
+
+    def stop(self) -> None:
+        for stop in reversed(self._stops):
+            stop()
+
+
+def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettings) -> RunningSources:
+    namespace = args.namespace or webhook_namespace()
+    configuration = IdentitySources()
+    if args.service_account_file:
+        if args.watch_config_map:
+            raise ConfigurationError(
+                "--watch-config-map needs a cluster; it cannot be used with --service-account-file"
+            )
+        service_accounts: ServiceAccountDirectory = FileServiceAccounts(
+            path=Path(args.service_account_file), annotation_prefix=settings.annotation_prefix
+        )
+        client = None
+    else:
+        client = api_client(kubeconfig=args.kubeconfig)
+        service_accounts = WatchedServiceAccounts(
+            api_client=client,
+            annotation_prefix=settings.annotation_prefix,
+            fallback_timeout=args.api_fallback_timeout,
+        )
+    running = RunningSources(
+        namespace=namespace, service_accounts=service_accounts, configuration=configuration
+    )
+    service_accounts.start()
+    running._stops.append(service_accounts.stop)
+    try:
+        if args.watch_config_map and client is not None:
+            mappings = RoleMappingsWatch(api_client=client, namespace=namespace, sources=configuration)
+            mappings.start()
+            running._stops.append(mappings.stop)
+        if args.watch_container_credentials_config:
+            associations = PodIdentityAssociationsWatch(
+                path=Path(args.watch_container_credentials_config), sources=configuration
+            )
+            associations.start()
+            running._stops.append(associations.stop)
+    except BaseException:
+        running.stop()
+        raise
+    return running

@@ -1,0 +1,72 @@
+"""Assembles the running server from its parts and runs it until SIGTERM.
+
+Start-up never waits for the cluster: the listener comes up at once and `/readyz` turns ready when the
+ServiceAccount cache has synced and a certificate is loaded, so probes tell the truth. On SIGTERM uvicorn
+stops accepting connections and lets in-flight requests finish (up to `--shutdown-timeout`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+from prometheus_client import start_http_server
+
+from webhook import __version__
+from webhook.admission import AdmissionHandler
+from webhook.cli.tls_options import start_tls
+from webhook.http_app import WebhookApp, health_app
+from webhook.metrics import REGISTRY
+from webhook.runtime_sources import start_identity_sources
+from webhook.settings import MutationSettings
+
+log = logging.getLogger("webhook.server")
+
+
+async def serve(args: argparse.Namespace, *, settings: MutationSettings) -> None:
+    sources = start_identity_sources(args, settings=settings)
+    try:
+        tls = await start_tls(args, namespace=sources.namespace)
+        try:
+
+            def ready() -> tuple[bool, str]:
+                if not tls.loaded:
+                    return False, "no serving certificate loaded yet"
+                return sources.synced()
+
+            handler = AdmissionHandler(
+                settings=settings,
+                service_accounts=sources.service_accounts,
+                configuration=sources.configuration,
+            )
+            app = WebhookApp(
+                handler=handler, fallback=health_app(ready=ready), max_request_bytes=args.max_request_bytes
+            )
+            metrics_server, _ = start_http_server(
+                args.metrics_port, addr=args.bind_address, registry=REGISTRY
+            )
+            config = uvicorn.Config(
+                app,
+                host=args.bind_address,
+                port=args.port,
+                ssl_context_factory=lambda _config, _default: tls.context,
+                lifespan="off",
+                log_config=None,
+                access_log=False,
+                server_header=False,
+                timeout_graceful_shutdown=args.shutdown_timeout,
+            )
+            log.info(
+                "pod-identity-webhook %s serving on https://%s:%d/mutate, metrics on http://%s:%d/metrics",
+                __version__, args.bind_address, args.port, args.bind_address, args.metrics_port,
+            )  # fmt: skip
+            try:
+                await uvicorn.Server(config).serve()
+            finally:
+                metrics_server.shutdown()
+        finally:
+            await tls.stop()
+    finally:
+        sources.stop()
+    log.info("stopped")

@@ -1,0 +1,48 @@
+"""Operator settings that decide what the mutation injects: one frozen value shared by `serve` and `inject`.
+
+Defaults are those of AWS's amazon-eks-pod-identity-webhook so manifests written for it keep working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_ANNOTATION_PREFIX = "eks.amazonaws.com"
+DEFAULT_TOKEN_AUDIENCE = "sts.amazonaws.com"
+DEFAULT_TOKEN_MOUNT_PATH = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
+DEFAULT_TOKEN_EXPIRATION = 86400
+IRSA_VOLUME_NAME = "aws-iam-token"
+IRSA_TOKEN_FILE = "token"
+
+DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE = "pods.eks.amazonaws.com"
+DEFAULT_CONTAINER_CREDENTIALS_MOUNT_PATH = "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"
+DEFAULT_CONTAINER_CREDENTIALS_VOLUME_NAME = "eks-pod-identity-token"
+DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH = "eks-pod-identity-token"
+DEFAULT_CONTAINER_CREDENTIALS_FULL_URI = "http://169.254.170.23/v1/credentials"
+IPV6_CONTAINER_CREDENTIALS_FULL_URI = "http://[fd00:ec2::23]/v1/credentials"
+
+MIN_TOKEN_EXPIRATION = 600
+"""The API server rejects projected tokens that live shorter than ten minutes."""
+MAX_TOKEN_EXPIRATION = 2**32
+"""The API server rejects expirationSeconds above 2^32."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MutationSettings:
+    """Everything besides the pod and its identity that changes the patch."""
+
+    annotation_prefix: str = DEFAULT_ANNOTATION_PREFIX
+    token_audience: str = DEFAULT_TOKEN_AUDIENCE
+    token_mount_path: str = DEFAULT_TOKEN_MOUNT_PATH
+    token_expiration: int = DEFAULT_TOKEN_EXPIRATION
+    aws_default_region: str = ""
+    sts_regional_endpoint: bool = False
+    container_credentials_audience: str = DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE
+    container_credentials_mount_path: str = DEFAULT_CONTAINER_CREDENTIALS_MOUNT_PATH
+    container_credentials_volume_name: str = DEFAULT_CONTAINER_CREDENTIALS_VOLUME_NAME
+    container_credentials_token_path: str = DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH
+    container_credentials_full_uri: str = DEFAULT_CONTAINER_CREDENTIALS_FULL_URI
+
+    def annotation(self, suffix: str) -> str:
+        """The full annotation (or label) key `<prefix>/<suffix>`."""
+        return f"{self.annotation_prefix}/{suffix}"
