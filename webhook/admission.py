@@ -15,7 +15,7 @@ from typing import Protocol
 from webhook import metrics
 from webhook.admission_review import AdmissionRequest, decode_review, encode_error, encode_response
 from webhook.errors import BadRequestError, ServiceAccountSourceError
-from webhook.identity import resolve_identity
+from webhook.identity import Mode, resolve_identity
 from webhook.mappings import RoleMappings
 from webhook.mutation import mutate, pod_is_skipped
 from webhook.pod_identity_associations import PodIdentityAssociations
@@ -26,6 +26,13 @@ log = logging.getLogger("webhook.admission")
 FAILED_OPEN_WARNING = (
     "pod-identity-webhook could not process this pod and admitted it without AWS credentials: {reason}"
 )
+
+
+RESULTS = ("mutated", "unchanged", "bad_request", "failed_open")
+# Children bound once: looking a label set up costs more than the increment itself.
+_REQUESTS = {result: metrics.REQUESTS.labels(result) for result in RESULTS}
+_DURATIONS = {result: metrics.REQUEST_DURATION.labels(result) for result in RESULTS}
+_PODS_MUTATED = {mode.value: metrics.PODS_MUTATED.labels(mode.value) for mode in Mode}
 
 
 class ServiceAccountLookup(Protocol):
@@ -118,8 +125,8 @@ class AdmissionHandler:
         if not mutation.patch:
             return None, warnings, "unchanged"
         mode = resolution.identity.mode.value
-        metrics.PODS_MUTATED.labels(mode).inc()
-        log.info(
+        _PODS_MUTATED[mode].inc()
+        log.debug(
             "mutated pod %s/%s (serviceaccount %s, %s, %s)%s",
             namespace,
             pod.display_name,
@@ -132,8 +139,8 @@ class AdmissionHandler:
 
     @staticmethod
     def _record(result: str, started: float) -> None:
-        metrics.REQUESTS.labels(result).inc()
-        metrics.REQUEST_DURATION.labels(result).observe(time.perf_counter() - started)
+        _REQUESTS[result].inc()
+        _DURATIONS[result].observe(time.perf_counter() - started)
 
 
 def _describe(error: Exception) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from webhook.annotation_values import parse_bool, parse_token_expiration, role_arn_warning
 from webhook.mappings import RoleMapping, RoleMappings
@@ -31,8 +32,10 @@ class Source(enum.Enum):
     NO_ROLE = "no-role"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Identity:
+_NO_ANNOTATIONS: Mapping[str, str] = {}
+
+
+class Identity(msgspec.Struct, frozen=True, kw_only=True):
     mode: Mode
     role_arn: str
     """Empty in Pod Identity mode: the agent knows the role."""
@@ -42,8 +45,7 @@ class Identity:
     """From the ServiceAccount, a mapping or the flag; a pod annotation may still override it."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resolution:
+class Resolution(msgspec.Struct, frozen=True, kw_only=True):
     identity: Identity | None
     source: Source
     mapping: RoleMapping | None = None
@@ -64,79 +66,90 @@ def resolve_identity(
     `annotations` holds the ServiceAccount's annotations (only those under the prefix are read), or None
     when the ServiceAccount does not exist.
     """
+    keys = settings.keys
+    found = annotations is not None
+    annotations = annotations or _NO_ANNOTATIONS
+    pod_identity = (namespace, service_account) in pod_identities
+    role_arn = annotations.get(keys.role_arn, "").strip()
+    mapping = mappings.lookup(namespace, service_account) if len(mappings) else None
+    if not (pod_identity or role_arn or mapping):
+        return Resolution(identity=None, source=Source.NO_ROLE if found else Source.NO_SERVICE_ACCOUNT)
+
     where = f"serviceaccount {namespace}/{service_account}"
-    missing = Source.NO_SERVICE_ACCOUNT if annotations is None else Source.NO_ROLE
-    annotations = annotations or {}
     warnings: list[str] = []
-
-    def annotated(suffix: str) -> str | None:
-        value = annotations.get(settings.annotation(suffix))
-        return value if value else None
-
-    def flag_or(value: bool | None, flag: bool, raw: str | None) -> bool:
-        if raw is not None:
-            parsed, warning = parse_bool(raw, where=f"{where} annotation sts-regional-endpoints")
-            if warning:
-                warnings.append(warning)
-            if parsed is not None:
-                return parsed
-        return flag if value is None else value
-
-    def expiration(mapped: int | None) -> int:
-        raw = annotated("token-expiration")
-        if raw is not None:
-            parsed, warning = parse_token_expiration(raw, where=f"{where} annotation token-expiration")
-            if warning:
-                warnings.append(warning)
-            if parsed is not None:
-                return parsed
-        if mapped is not None:
-            parsed, warning = parse_token_expiration(
-                str(mapped), where=f"mapping for {namespace}/{service_account}"
-            )
-            if warning:
-                warnings.append(warning)
-            if parsed is not None:
-                return parsed
-        return settings.token_expiration
-
-    regional_raw = annotated("sts-regional-endpoints")
-    if (namespace, service_account) in pod_identities:
+    from_mapping = mapping if not (pod_identity or role_arn) else None
+    regional_sts = _regional_sts(
+        annotations.get(keys.sts_regional_endpoints),
+        mapped=from_mapping.use_regional_sts if from_mapping else None,
+        flag=settings.sts_regional_endpoint,
+        where=where,
+        warnings=warnings,
+    )
+    expiration = _token_expiration(
+        annotations.get(keys.token_expiration),
+        mapped=from_mapping.token_expiration if from_mapping else None,
+        flag=settings.token_expiration,
+        where=where,
+        warnings=warnings,
+    )
+    if pod_identity:
         identity = Identity(
             mode=Mode.POD_IDENTITY,
             role_arn="",
             audience=settings.container_credentials_audience,
-            regional_sts=flag_or(None, settings.sts_regional_endpoint, regional_raw),
-            token_expiration=expiration(None),
+            regional_sts=regional_sts,
+            token_expiration=expiration,
         )
-        return Resolution(identity=identity, source=Source.POD_IDENTITY_ASSOCIATION, warnings=tuple(warnings))
-
-    role_arn = (annotated("role-arn") or "").strip()
-    mapping = mappings.lookup(namespace, service_account)
-    if role_arn:
-        source = Source.ANNOTATION
-        from_mapping = None
-    elif mapping is not None:
-        source = Source.MAPPING
-        role_arn = mapping.role_arn
-        from_mapping = mapping
-    else:
-        return Resolution(identity=None, source=missing)
-
+        return Resolution(
+            identity=identity,
+            source=Source.POD_IDENTITY_ASSOCIATION,
+            mapping=mapping,
+            warnings=tuple(warnings),
+        )
+    if from_mapping is not None:
+        role_arn = from_mapping.role_arn
     arn_warning = role_arn_warning(role_arn, where=where)
     if arn_warning:
         warnings.append(arn_warning)
     identity = Identity(
         mode=Mode.IRSA,
         role_arn=role_arn,
-        audience=annotated("audience")
+        audience=annotations.get(keys.audience)
         or (from_mapping.audience if from_mapping else None)
         or settings.token_audience,
-        regional_sts=flag_or(
-            from_mapping.use_regional_sts if from_mapping else None,
-            settings.sts_regional_endpoint,
-            regional_raw,
-        ),
-        token_expiration=expiration(from_mapping.token_expiration if from_mapping else None),
+        regional_sts=regional_sts,
+        token_expiration=expiration,
     )
-    return Resolution(identity=identity, source=source, mapping=mapping, warnings=tuple(warnings))
+    return Resolution(
+        identity=identity,
+        source=Source.MAPPING if from_mapping else Source.ANNOTATION,
+        mapping=mapping,
+        warnings=tuple(warnings),
+    )
+
+
+def _regional_sts(
+    annotated: str | None, *, mapped: bool | None, flag: bool, where: str, warnings: list[str]
+) -> bool:
+    if annotated is not None:
+        parsed, warning = parse_bool(annotated, where=f"{where} annotation sts-regional-endpoints")
+        if warning:
+            warnings.append(warning)
+        if parsed is not None:
+            return parsed
+    return flag if mapped is None else mapped
+
+
+def _token_expiration(
+    annotated: str | None, *, mapped: int | None, flag: int, where: str, warnings: list[str]
+) -> int:
+    candidates = ((annotated, f"{where} annotation token-expiration"), (mapped, f"mapping for {where}"))
+    for value, source in candidates:
+        if value is None or value == "":
+            continue
+        parsed, warning = parse_token_expiration(str(value), where=source)
+        if warning:
+            warnings.append(warning)
+        if parsed is not None:
+            return parsed
+    return flag

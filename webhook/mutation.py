@@ -8,8 +8,9 @@ makes it safe under `reinvocationPolicy: IfNeeded`. `serve`, `inject` and `expla
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from webhook.annotation_values import parse_name_list, parse_token_expiration
 from webhook.identity import Identity, Mode
@@ -39,8 +40,7 @@ class MountOutcome(enum.Enum):
     PATH_CONFLICT = "another volume is already mounted at the token path"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerOutcome:
+class ContainerOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """What happened to one container: `explain` prints it, the tests assert on it."""
 
     name: str
@@ -50,16 +50,14 @@ class ContainerOutcome:
     mount: MountOutcome | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mutation:
+class Mutation(msgspec.Struct, frozen=True, kw_only=True):
     patch: list[Operation]
     warnings: tuple[str, ...] = ()
     containers: tuple[ContainerOutcome, ...] = ()
     pod_skipped: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Injection:
+class _Injection(msgspec.Struct, frozen=True, kw_only=True):
     """The per-mode constants of one mutation, computed once and shared by every container."""
 
     volume_name: str
@@ -72,7 +70,7 @@ class _Injection:
 def pod_is_skipped(pod: Pod, settings: MutationSettings) -> bool:
     """Pods labelled `<prefix>/skip-pod-identity-webhook` (any value) are never touched."""
     labels = pod.meta.labels
-    return labels is not None and settings.annotation("skip-pod-identity-webhook") in labels
+    return labels is not None and settings.keys.skip_pod in labels
 
 
 def is_windows(spec: PodSpec) -> bool:
@@ -112,11 +110,12 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
     if pod_is_skipped(pod, settings):
         return Mutation(patch=[], pod_skipped=True)
     spec = pod.pod_spec
+    keys = settings.keys
     annotations = pod.meta.annotations or {}
     warnings: list[str] = []
 
     expiration = identity.token_expiration
-    raw_expiration = annotations.get(settings.annotation("token-expiration"))
+    raw_expiration = annotations.get(keys.token_expiration)
     if raw_expiration is not None:
         parsed, warning = parse_token_expiration(
             raw_expiration, where=f"pod {pod.display_name} annotation token-expiration"
@@ -149,7 +148,8 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
         regional_sts=identity.regional_sts,
     )
 
-    skipped_names = parse_name_list(annotations.get(settings.annotation("skip-containers"), ""))
+    skip_list = annotations.get(keys.skip_containers)
+    skipped_names = parse_name_list(skip_list) if skip_list else frozenset()
     patch: list[Operation] = []
     outcomes: list[ContainerOutcome] = []
     volume_needed = False
@@ -249,7 +249,7 @@ def _append(patch: list[Operation], *, parent: str, present: bool, value: Any) -
 
 
 def _add_pod_identity_label(pod: Pod, *, settings: MutationSettings, patch: list[Operation]) -> None:
-    key = settings.annotation("pod-identity")
+    key = settings.keys.pod_identity
     if pod.metadata is None:
         patch.append({"op": "add", "path": "/metadata", "value": {"labels": {key: "enabled"}}})
     elif pod.metadata.labels is None:

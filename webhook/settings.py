@@ -5,6 +5,7 @@ Defaults are those of AWS's amazon-eks-pod-identity-webhook so manifests written
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 DEFAULT_ANNOTATION_PREFIX = "eks.amazonaws.com"
@@ -27,6 +28,32 @@ MAX_TOKEN_EXPIRATION = 2**32
 """The API server rejects expirationSeconds above 2^32."""
 
 
+@dataclass(frozen=True, slots=True)
+class AnnotationKeys:
+    """Every annotation and label key under one prefix, built once: admission reads them on every request."""
+
+    role_arn: str
+    audience: str
+    sts_regional_endpoints: str
+    token_expiration: str
+    skip_containers: str
+    skip_pod: str
+    pod_identity: str
+
+
+@functools.cache
+def annotation_keys(prefix: str) -> AnnotationKeys:
+    return AnnotationKeys(
+        role_arn=f"{prefix}/role-arn",
+        audience=f"{prefix}/audience",
+        sts_regional_endpoints=f"{prefix}/sts-regional-endpoints",
+        token_expiration=f"{prefix}/token-expiration",
+        skip_containers=f"{prefix}/skip-containers",
+        skip_pod=f"{prefix}/skip-pod-identity-webhook",
+        pod_identity=f"{prefix}/pod-identity",
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MutationSettings:
     """Everything besides the pod and its identity that changes the patch."""
@@ -42,6 +69,10 @@ class MutationSettings:
     container_credentials_volume_name: str = DEFAULT_CONTAINER_CREDENTIALS_VOLUME_NAME
     container_credentials_token_path: str = DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH
     container_credentials_full_uri: str = DEFAULT_CONTAINER_CREDENTIALS_FULL_URI
+
+    @property
+    def keys(self) -> AnnotationKeys:
+        return annotation_keys(self.annotation_prefix)
 
     def annotation(self, suffix: str) -> str:
         """The full annotation (or label) key `<prefix>/<suffix>`."""

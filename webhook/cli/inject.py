@@ -37,6 +37,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     text = _read_input(args.filename)
     as_json = text.lstrip().startswith(("{", "["))
+    json_array = text.lstrip().startswith("[")
     documents = _parse(text, as_json=as_json, source=args.filename)
     sources = offline_sources_from(args)
     settings = mutation_settings_from(args)
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"document": result.document, "kind": result.kind, "namespace": result.namespace,
                               "name": result.name, "patch": result.patch}))  # fmt: skip
     elif as_json:
-        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
+        print(json.dumps(documents if json_array else documents[0], indent=2))
     else:
         sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=len(documents) > 1))
     return 0
