@@ -8,7 +8,11 @@ stops accepting connections and lets in-flight requests finish (up to `--shutdow
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 
 import uvicorn
 from prometheus_client import start_http_server
@@ -22,6 +26,25 @@ from webhook.runtime_sources import start_identity_sources
 from webhook.settings import MutationSettings
 
 log = logging.getLogger("webhook.server")
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a caught SIGTERM after draining, so the process dies by the signal (status 143).
+    SIGTERM is how Kubernetes stops every pod: after a clean drain the webhook exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 async def serve(args: argparse.Namespace, *, settings: MutationSettings) -> None:
@@ -62,7 +85,7 @@ async def serve(args: argparse.Namespace, *, settings: MutationSettings) -> None
                 __version__, args.bind_address, args.port, args.bind_address, args.metrics_port,
             )  # fmt: skip
             try:
-                await uvicorn.Server(config).serve()
+                await _Server(config).serve()
             finally:
                 metrics_server.shutdown()
         finally:

@@ -1,0 +1,347 @@
+"""SPEC §4: one admission exchange, decoded and answered by `AdmissionHandler` without HTTP.
+
+The ServiceAccount source and the operator configuration are fakes with the interface the server gives
+the handler, so each test states exactly what the cluster holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.engine.reviews import (
+    admission_review,
+    allowing_answer_patch,
+    decoded_patch,
+    encode,
+    from_replicaset,
+)
+from tests.engine.support import NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT, apply, container, pod, role_annotations
+from tests.validation import assert_valid_pod
+from webhook import metrics
+from webhook.admission import AdmissionHandler
+from webhook.admission_review import decode_review, encode_response
+from webhook.errors import BadRequestError, ServiceAccountSourceError
+from webhook.mappings import RoleMappings
+from webhook.pod_identity_associations import PodIdentityAssociations
+from webhook.settings import MutationSettings
+
+Json = dict[str, Any]
+Key = tuple[str, str]
+CHECKOUT: Key = (NAMESPACE, SERVICE_ACCOUNT)
+
+
+class FakeServiceAccounts:
+    """The cache (`cached`) and the direct API read after a miss (`fetch`), recording what was fetched."""
+
+    def __init__(
+        self,
+        *,
+        cached: Mapping[Key, Mapping[str, str]] | None = None,
+        api: Mapping[Key, Mapping[str, str]] | None = None,
+        fetch_error: Exception | None = None,
+        cache_error: Exception | None = None,
+    ) -> None:
+        self._cached = dict(cached or {})
+        self._api = dict(api or {})
+        self._fetch_error = fetch_error
+        self._cache_error = cache_error
+        self.fetched: list[Key] = []
+
+    def cached(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        if self._cache_error is not None:
+            raise self._cache_error
+        return self._cached.get((namespace, name))
+
+    async def fetch(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        self.fetched.append((namespace, name))
+        if self._fetch_error is not None:
+            raise self._fetch_error
+        return self._api.get((namespace, name))
+
+
+@dataclass
+class FakeConfiguration:
+    mappings: RoleMappings = field(default_factory=RoleMappings)
+    pod_identities: PodIdentityAssociations = field(default_factory=PodIdentityAssociations)
+
+
+def answer(
+    body: bytes,
+    service_accounts: FakeServiceAccounts | None = None,
+    *,
+    configuration: FakeConfiguration | None = None,
+    settings: MutationSettings | None = None,
+) -> tuple[int, Json]:
+    handler = AdmissionHandler(
+        settings=settings or MutationSettings(),
+        service_accounts=service_accounts or FakeServiceAccounts(cached={CHECKOUT: role_annotations()}),
+        configuration=configuration or FakeConfiguration(),
+    )
+    result = asyncio.run(handler.answer(body))
+    return result.status, json.loads(result.body)
+
+
+def without_request_field(name: str) -> Json:
+    review = admission_review(pod())
+    del review["request"][name]
+    return review
+
+
+def requests_counted(result: str) -> float:
+    return metrics.REGISTRY.get_sample_value("pod_identity_webhook_requests_total", {"result": result}) or 0.0
+
+
+def pods_mutated(mode: str) -> float:
+    return metrics.REGISTRY.get_sample_value("pod_identity_webhook_pods_mutated_total", {"mode": mode}) or 0.0
+
+
+@pytest.mark.parametrize("api_version", ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"])
+def test_review_is_answered_in_its_own_version_with_uid_and_a_patch(api_version: str) -> None:
+    original = from_replicaset(pod())
+    review = admission_review(original, api_version=api_version, uid="705ab4f5-6393-11e8-b7cc-42010a800002")
+
+    status, reply = answer(encode(review))
+
+    assert status == 200
+    patched = apply(original, allowing_answer_patch(reply, review=review))
+    assert_valid_pod(patched, original=original)
+    assert {"name": "AWS_ROLE_ARN", "value": ROLE_ARN} in patched["spec"]["containers"][0]["env"]
+
+
+def test_pod_that_needs_nothing_is_allowed_without_patch_or_warnings() -> None:
+    review = admission_review(pod())
+
+    status, reply = answer(encode(review), FakeServiceAccounts(cached={CHECKOUT: {}}))
+
+    assert status == 200
+    assert reply["response"] == {"uid": review["request"]["uid"], "allowed": True}
+
+
+def test_misconfiguration_is_reported_in_warnings() -> None:
+    annotations = role_annotations(role_arn="checkout", token_expiration="60")
+    original = pod(container("app", mounts={"mine": "/var/run/secrets/eks.amazonaws.com/serviceaccount"}))
+    original["spec"]["volumes"] = [{"name": "mine", "emptyDir": {}}]
+
+    _, reply = answer(encode(admission_review(original)), FakeServiceAccounts(cached={CHECKOUT: annotations}))
+
+    warnings = reply["response"]["warnings"]
+    assert any("'checkout'" in warning and "ARN" in warning for warning in warnings)
+    assert any("60" in warning for warning in warnings)
+    assert any("'app'" in warning and "mount" in warning for warning in warnings)
+
+
+def test_dry_run_gets_the_same_answer() -> None:
+    original = from_replicaset(pod())
+
+    _, real = answer(encode(admission_review(original, uid="same", dry_run=False)))
+    _, dry = answer(encode(admission_review(original, uid="same", dry_run=True)))
+
+    assert dry == real
+    assert decoded_patch(dry)
+
+
+def test_pod_without_namespace_in_metadata_uses_the_request_namespace() -> None:
+    original = pod()
+    del original["metadata"]["namespace"]
+
+    _, reply = answer(encode(admission_review(original, namespace=NAMESPACE)))
+
+    assert decoded_patch(reply)
+
+
+def test_cache_miss_reads_the_serviceaccount_from_the_api() -> None:
+    service_accounts = FakeServiceAccounts(api={CHECKOUT: role_annotations()})
+
+    _, reply = answer(encode(admission_review(pod())), service_accounts)
+
+    assert service_accounts.fetched == [CHECKOUT]
+    assert decoded_patch(reply)
+
+
+def test_cache_hit_does_not_call_the_api() -> None:
+    service_accounts = FakeServiceAccounts(cached={CHECKOUT: role_annotations()})
+
+    answer(encode(admission_review(pod())), service_accounts)
+
+    assert service_accounts.fetched == []
+
+
+def test_serviceaccount_missing_everywhere_leaves_the_pod_alone() -> None:
+    _, reply = answer(encode(admission_review(pod())), FakeServiceAccounts())
+
+    assert decoded_patch(reply) == []
+    assert reply["response"]["allowed"] is True
+
+
+def test_api_failure_after_a_cache_miss_fails_open_with_a_warning() -> None:
+    failing = FakeServiceAccounts(fetch_error=ServiceAccountSourceError("API server timed out after 1.0s"))
+    before = requests_counted("failed_open")
+
+    status, reply = answer(encode(admission_review(pod())), failing)
+
+    assert status == 200
+    assert reply["response"]["allowed"] is True
+    assert decoded_patch(reply) == []
+    assert any("timed out" in warning for warning in reply["response"]["warnings"])
+    assert requests_counted("failed_open") == before + 1
+
+
+def test_unexpected_internal_error_fails_open_without_leaking_details(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = FakeServiceAccounts(cache_error=RuntimeError("secret internal detail"))
+    before = requests_counted("failed_open")
+
+    with caplog.at_level(logging.ERROR):
+        status, reply = answer(encode(admission_review(pod(), uid="abc")), broken)
+
+    assert status == 200
+    assert reply["response"]["uid"] == "abc"
+    assert reply["response"]["allowed"] is True
+    assert decoded_patch(reply) == []
+    (warning,) = reply["response"]["warnings"]
+    assert "without AWS credentials" in warning
+    assert "Traceback" not in json.dumps(reply)
+    assert "secret internal detail" not in json.dumps(reply)
+    assert any(
+        "secret internal detail" in record.getMessage() or record.exc_info for record in caplog.records
+    )
+    assert requests_counted("failed_open") == before + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        pytest.param(b"{not json", "JSON", id="not-json"),
+        pytest.param(b"", "JSON", id="empty-body"),
+        pytest.param(b"[]", "AdmissionReview", id="json-array"),
+        pytest.param(
+            encode({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}),
+            "no request",
+            id="no-request",
+        ),
+        pytest.param(
+            encode({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": "pod"}),
+            "AdmissionReview",
+            id="request-not-an-object",
+        ),
+        pytest.param(
+            encode({**admission_review(pod()), "kind": "Pod"}), "AdmissionReview", id="wrong-review-kind"
+        ),
+        pytest.param(
+            encode({**admission_review(pod()), "apiVersion": "admission.k8s.io/v2"}),
+            "apiVersion",
+            id="unknown-review-version",
+        ),
+        pytest.param(
+            encode(admission_review(pod(), kind={"group": "apps", "version": "v1", "kind": "Deployment"})),
+            "Deployment",
+            id="deployment",
+        ),
+        pytest.param(encode(admission_review(pod(), uid="")), "uid", id="empty-uid"),
+        pytest.param(encode(without_request_field("uid")), "uid", id="missing-uid"),
+        pytest.param(encode(without_request_field("kind")), "pods only", id="missing-request-kind"),
+        pytest.param(encode(without_request_field("object")), "object", id="create-without-object"),
+    ],
+)
+def test_malformed_requests_get_400_with_a_json_error(body: bytes, complaint: str) -> None:
+    before = requests_counted("bad_request")
+
+    status, reply = answer(body)
+
+    assert status == 400
+    assert set(reply) == {"error"}
+    assert complaint in reply["error"]
+    assert requests_counted("bad_request") == before + 1
+
+
+def test_pod_identity_association_from_configuration_is_used() -> None:
+    configuration = FakeConfiguration(
+        pod_identities=PodIdentityAssociations(frozenset({CHECKOUT})),
+    )
+    original = pod()
+    before = pods_mutated("pod-identity")
+
+    _, reply = answer(encode(admission_review(original)), configuration=configuration)
+
+    patched = apply(original, decoded_patch(reply))
+    env = {variable["name"] for variable in patched["spec"]["containers"][0]["env"]}
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" in env
+    assert patched["metadata"]["labels"] == {"eks.amazonaws.com/pod-identity": "enabled"}
+    assert pods_mutated("pod-identity") == before + 1
+
+
+def test_mapping_from_configuration_is_used() -> None:
+    configuration = FakeConfiguration(
+        mappings=RoleMappings.parse('{"shop/checkout": {"RoleARN": "' + ROLE_ARN + '"}}')
+    )
+    before = pods_mutated("irsa")
+
+    _, reply = answer(
+        encode(admission_review(pod())),
+        FakeServiceAccounts(cached={CHECKOUT: {}}),
+        configuration=configuration,
+    )
+
+    assert decoded_patch(reply)
+    assert pods_mutated("irsa") == before + 1
+
+
+def test_skip_labelled_pod_is_allowed_unchanged() -> None:
+    original = pod(labels={"eks.amazonaws.com/skip-pod-identity-webhook": "true"})
+
+    _, reply = answer(encode(admission_review(original)))
+
+    assert decoded_patch(reply) == []
+
+
+def test_decode_reads_version_and_request_fields() -> None:
+    review = admission_review(
+        from_replicaset(pod()), api_version="admission.k8s.io/v1beta1", uid="u-1", dry_run=True
+    )
+
+    api_version, request = decode_review(encode(review))
+
+    assert api_version == "admission.k8s.io/v1beta1"
+    assert request.uid == "u-1"
+    assert request.dryRun is True
+    assert request.namespace == NAMESPACE
+    assert request.object is not None
+    assert request.object.service_account_name == SERVICE_ACCOUNT
+
+
+def test_decode_rejects_a_field_of_the_wrong_type() -> None:
+    review = admission_review(pod())
+    review["request"]["object"]["spec"]["containers"] = "app"
+
+    with pytest.raises(BadRequestError):
+        decode_review(encode(review))
+
+
+@pytest.mark.parametrize("patch", [None, []])
+def test_encode_without_a_change_has_no_patch_fields(patch: list[Json] | None) -> None:
+    reply = json.loads(encode_response(api_version="admission.k8s.io/v1", uid="u", patch=patch, warnings=()))
+
+    assert reply == {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {"uid": "u", "allowed": True},
+    }
+
+
+def test_encode_carries_patch_and_warnings() -> None:
+    patch = [{"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}]
+
+    reply = json.loads(
+        encode_response(api_version="admission.k8s.io/v1", uid="u", patch=patch, warnings=["careful"])
+    )
+
+    assert decoded_patch(reply) == patch
+    assert reply["response"]["warnings"] == ["careful"]

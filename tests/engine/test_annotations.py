@@ -1,0 +1,259 @@
+"""SPEC §2: the ServiceAccount and pod annotations, read under the configurable prefix."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.support import (
+    IRSA_MOUNT_PATH,
+    IRSA_TOKEN_FILE,
+    NATIVE_SIDECAR_VERSIONS,
+    ROLE_ARN,
+    admit,
+    container,
+    find_container,
+    pod,
+    role_annotations,
+)
+from webhook.settings import MutationSettings
+
+PREFIX = "eks.amazonaws.com"
+
+
+def test_role_arn_annotation_gives_every_container_the_role_token_and_mount() -> None:
+    result = admit(pod(container("app"), container("proxy")), annotations=role_annotations())
+
+    for name in ("app", "proxy"):
+        assert result.env(name) == {"AWS_ROLE_ARN": ROLE_ARN, "AWS_WEB_IDENTITY_TOKEN_FILE": IRSA_TOKEN_FILE}
+        assert result.mounts(name) == [
+            {"name": "aws-iam-token", "mountPath": IRSA_MOUNT_PATH, "readOnly": True}
+        ]
+    assert result.volumes() == [
+        {
+            "name": "aws-iam-token",
+            "projected": {
+                "sources": [
+                    {
+                        "serviceAccountToken": {
+                            "audience": "sts.amazonaws.com",
+                            "expirationSeconds": 86400,
+                            "path": "token",
+                        }
+                    }
+                ]
+            },
+        }
+    ]
+    assert result.warnings == ()
+
+
+@pytest.mark.parametrize(
+    "annotations",
+    [
+        pytest.param({}, id="no-annotations"),
+        pytest.param({f"{PREFIX}/role-arn": ""}, id="empty-role-arn"),
+        pytest.param({f"{PREFIX}/role-arn": "   "}, id="blank-role-arn"),
+        pytest.param({f"{PREFIX}/audience": "custom"}, id="audience-without-role"),
+        pytest.param({"other.example.com/role-arn": ROLE_ARN}, id="role-under-another-prefix"),
+        pytest.param(None, id="serviceaccount-does-not-exist"),
+    ],
+)
+def test_serviceaccount_without_role_leaves_pod_unchanged(annotations: dict[str, str] | None) -> None:
+    result = admit(pod(), annotations=annotations)
+
+    assert result.patch == []
+    assert not result.changed
+
+
+def test_pod_cannot_choose_its_own_role_by_annotation() -> None:
+    own_role = {f"{PREFIX}/role-arn": "arn:aws:iam::999999999999:role/escalated"}
+
+    without_sa_role = admit(pod(annotations=own_role), annotations={})
+    with_sa_role = admit(pod(annotations=own_role), annotations=role_annotations())
+
+    assert without_sa_role.patch == []
+    assert with_sa_role.env()["AWS_ROLE_ARN"] == ROLE_ARN
+
+
+def test_role_arn_that_is_not_an_arn_is_injected_with_a_warning() -> None:
+    result = admit(pod(), annotations=role_annotations(role_arn="checkout-role"))
+
+    assert result.env()["AWS_ROLE_ARN"] == "checkout-role"
+    assert any("checkout-role" in warning and "ARN" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("annotated", "flag", "expected"),
+    [
+        (None, "sts.amazonaws.com", "sts.amazonaws.com"),
+        (None, "vault.example.com", "vault.example.com"),
+        ("my-audience", "sts.amazonaws.com", "my-audience"),
+        ("my-audience", "vault.example.com", "my-audience"),
+    ],
+)
+def test_token_audience_comes_from_annotation_then_flag(
+    annotated: str | None, flag: str, expected: str
+) -> None:
+    annotations = role_annotations(**({"audience": annotated} if annotated else {}))
+
+    result = admit(pod(), annotations=annotations, settings=MutationSettings(token_audience=flag))
+
+    assert result.token_request()["audience"] == expected
+
+
+@pytest.mark.parametrize(
+    ("annotated", "flag", "injected", "warns"),
+    [
+        pytest.param(None, False, False, False, id="unset-flag-off"),
+        pytest.param(None, True, True, False, id="unset-flag-on"),
+        pytest.param("true", False, True, False, id="true-beats-flag-off"),
+        pytest.param("false", True, False, False, id="false-beats-flag-on"),
+        pytest.param("true", True, True, False, id="true-flag-on"),
+        pytest.param("false", False, False, False, id="false-flag-off"),
+        pytest.param("yes-please", True, True, True, id="garbage-falls-back-to-flag-on"),
+        pytest.param("yes-please", False, False, True, id="garbage-falls-back-to-flag-off"),
+    ],
+)
+def test_sts_regional_endpoints_annotation_overrides_flag_both_ways(
+    annotated: str | None, flag: bool, injected: bool, warns: bool
+) -> None:
+    annotations = role_annotations(**({"sts_regional_endpoints": annotated} if annotated else {}))
+
+    result = admit(pod(), annotations=annotations, settings=MutationSettings(sts_regional_endpoint=flag))
+
+    assert ("AWS_STS_REGIONAL_ENDPOINTS" in result.env()) is injected
+    if injected:
+        assert result.env()["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+    assert any("yes-please" in warning for warning in result.warnings) is warns
+
+
+@pytest.mark.parametrize(
+    ("pod_value", "sa_value", "flag", "expected", "warns"),
+    [
+        pytest.param(None, None, 86400, 86400, False, id="reference-default"),
+        pytest.param(None, None, 3600, 3600, False, id="flag"),
+        pytest.param(None, "7200", 3600, 7200, False, id="serviceaccount-beats-flag"),
+        pytest.param("1800", "7200", 3600, 1800, False, id="pod-beats-serviceaccount"),
+        pytest.param("1800", None, 3600, 1800, False, id="pod-beats-flag"),
+        pytest.param(None, "100", 86400, 600, True, id="serviceaccount-below-minimum"),
+        pytest.param("0", "7200", 86400, 600, True, id="pod-zero"),
+        pytest.param("-5", None, 86400, 600, True, id="pod-negative"),
+        pytest.param("600", None, 86400, 600, False, id="pod-exactly-minimum"),
+        pytest.param("soon", "7200", 86400, 7200, True, id="pod-not-a-number-falls-back-to-serviceaccount"),
+        pytest.param(None, "1h", 3600, 3600, True, id="serviceaccount-not-a-number-falls-back-to-flag"),
+        pytest.param("99999999999", None, 86400, 2**32, True, id="pod-huge-capped"),
+        pytest.param(None, "4294967296", 86400, 2**32, False, id="serviceaccount-exactly-maximum"),
+    ],
+)
+def test_token_expiration_precedence_and_bounds(
+    pod_value: str | None, sa_value: str | None, flag: int, expected: int, warns: bool
+) -> None:
+    pod_annotations = {f"{PREFIX}/token-expiration": pod_value} if pod_value is not None else None
+    annotations = role_annotations(**({"token_expiration": sa_value} if sa_value is not None else {}))
+
+    result = admit(
+        pod(annotations=pod_annotations),
+        annotations=annotations,
+        settings=MutationSettings(token_expiration=flag),
+    )
+
+    assert result.token_request()["expirationSeconds"] == expected
+    assert bool(result.warnings) is warns
+
+
+@pytest.mark.parametrize(
+    ("skip", "untouched", "mutated"),
+    [
+        pytest.param("sidecar", {"sidecar"}, {"app", "setup", "mesh"}, id="one-container"),
+        pytest.param(" sidecar , setup ", {"sidecar", "setup"}, {"app", "mesh"}, id="spaces-trimmed"),
+        pytest.param("setup,mesh", {"setup", "mesh"}, {"app", "sidecar"}, id="init-and-native-sidecar"),
+        pytest.param(",,sidecar,,", {"sidecar"}, {"app", "setup", "mesh"}, id="empty-items"),
+        pytest.param("nonexistent", set(), {"app", "sidecar", "setup", "mesh"}, id="unknown-name"),
+        pytest.param("", set(), {"app", "sidecar", "setup", "mesh"}, id="empty-value"),
+    ],
+)
+def test_skip_containers_leaves_named_containers_untouched(
+    skip: str, untouched: set[str], mutated: set[str]
+) -> None:
+    original = pod(
+        container("app"),
+        container("sidecar"),
+        init_containers=[container("setup"), container("mesh", restartPolicy="Always")],
+        annotations={f"{PREFIX}/skip-containers": skip},
+    )
+
+    result = admit(original, annotations=role_annotations(), versions=NATIVE_SIDECAR_VERSIONS)
+
+    for name in untouched:
+        assert result.container(name) == find_container(original, name)
+    for name in mutated:
+        assert result.env(name)["AWS_ROLE_ARN"] == ROLE_ARN
+        assert result.mounts(name)[0]["name"] == "aws-iam-token"
+
+
+def test_init_containers_and_native_sidecars_are_mutated_like_containers() -> None:
+    original = pod(
+        container("app"), init_containers=[container("migrate"), container("mesh", restartPolicy="Always")]
+    )
+
+    result = admit(original, annotations=role_annotations(), versions=NATIVE_SIDECAR_VERSIONS)
+
+    for name in ("migrate", "mesh", "app"):
+        assert result.env(name) == {"AWS_ROLE_ARN": ROLE_ARN, "AWS_WEB_IDENTITY_TOKEN_FILE": IRSA_TOKEN_FILE}
+        assert result.mounts(name) == [
+            {"name": "aws-iam-token", "mountPath": IRSA_MOUNT_PATH, "readOnly": True}
+        ]
+    assert result.container("mesh")["restartPolicy"] == "Always"
+
+
+def test_skipping_every_container_means_no_patch_at_all() -> None:
+    original = pod(container("app"), annotations={f"{PREFIX}/skip-containers": "app"})
+
+    result = admit(original, annotations=role_annotations())
+
+    assert result.patch == []
+
+
+class TestCustomAnnotationPrefix:
+    settings = MutationSettings(annotation_prefix="iam.example.com")
+
+    def test_role_is_read_under_the_custom_prefix_only(self) -> None:
+        custom = admit(pod(), annotations=role_annotations("iam.example.com"), settings=self.settings)
+        default = admit(pod(), annotations=role_annotations(), settings=self.settings)
+
+        assert custom.env()["AWS_ROLE_ARN"] == ROLE_ARN
+        assert default.patch == []
+
+    def test_serviceaccount_settings_are_read_under_the_custom_prefix(self) -> None:
+        annotations = role_annotations(
+            "iam.example.com", audience="custom-aud", sts_regional_endpoints="true", token_expiration="3600"
+        )
+
+        result = admit(pod(), annotations=annotations, settings=self.settings)
+
+        assert result.token_request()["audience"] == "custom-aud"
+        assert result.token_request()["expirationSeconds"] == 3600
+        assert result.env()["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+
+    def test_pod_annotations_are_read_under_the_custom_prefix(self) -> None:
+        original = pod(
+            container("app"),
+            container("sidecar"),
+            annotations={
+                "iam.example.com/skip-containers": "sidecar",
+                "iam.example.com/token-expiration": "1200",
+            },
+        )
+
+        result = admit(original, annotations=role_annotations("iam.example.com"), settings=self.settings)
+
+        assert "env" not in result.container("sidecar")
+        assert result.token_request()["expirationSeconds"] == 1200
+
+    def test_skip_label_is_read_under_the_custom_prefix(self) -> None:
+        custom = pod(labels={"iam.example.com/skip-pod-identity-webhook": "true"})
+        default = pod(labels={f"{PREFIX}/skip-pod-identity-webhook": "true"})
+        annotations = role_annotations("iam.example.com")
+
+        assert admit(custom, annotations=annotations, settings=self.settings).patch == []
+        assert admit(default, annotations=annotations, settings=self.settings).changed

@@ -1,0 +1,139 @@
+"""SPEC §2: operator mappings (the `pod-identity-webhook` ConfigMap) for unannotated ServiceAccounts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import pytest
+
+from tests.engine.support import NAMESPACE, ROLE_ARN, admit, pod, role_annotations
+from webhook.mappings import RoleMappings
+from webhook.settings import MutationSettings
+
+MAPPED_ROLE = "arn:aws:iam::444455556666:role/mapped"
+
+
+def mappings(config: Mapping[str, object]) -> RoleMappings:
+    return RoleMappings.parse(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("key", "namespace", "service_account", "mapped"),
+    [
+        pytest.param("shop/checkout", "shop", "checkout", True, id="exact"),
+        pytest.param("shop/checkout", "shop", "billing", False, id="exact-other-serviceaccount"),
+        pytest.param("shop/checkout", "shopping", "checkout", False, id="exact-other-namespace"),
+        pytest.param("*/checkout", "anything", "checkout", True, id="star-any-namespace"),
+        pytest.param("*/checkout", "anything", "billing", False, id="star-other-serviceaccount"),
+        pytest.param("team-*/checkout", "team-a", "checkout", True, id="prefix-glob"),
+        pytest.param("team-*/checkout", "team-", "checkout", True, id="prefix-glob-empty-rest"),
+        pytest.param("team-*/checkout", "teams", "checkout", False, id="prefix-glob-no-match"),
+        pytest.param("team-*/checkout", "red-team-a", "checkout", False, id="prefix-glob-anchored"),
+    ],
+)
+def test_mapping_key_selects_serviceaccounts(
+    key: str, namespace: str, service_account: str, mapped: bool
+) -> None:
+    original = pod(service_account=service_account)
+    original["metadata"]["namespace"] = namespace
+
+    result = admit(original, annotations={}, mappings=mappings({key: {"RoleARN": MAPPED_ROLE}}))
+
+    assert (result.env().get("AWS_ROLE_ARN") == MAPPED_ROLE) is mapped
+    assert result.changed is mapped
+
+
+def test_exact_mapping_beats_a_glob() -> None:
+    config = {
+        "*/checkout": {"RoleARN": "arn:aws:iam::444455556666:role/everywhere"},
+        f"{NAMESPACE}/checkout": {"RoleARN": MAPPED_ROLE},
+    }
+
+    result = admit(pod(), annotations={}, mappings=mappings(config))
+
+    assert result.env()["AWS_ROLE_ARN"] == MAPPED_ROLE
+
+
+def test_serviceaccount_role_annotation_beats_a_mapping() -> None:
+    config = {f"{NAMESPACE}/checkout": {"RoleARN": MAPPED_ROLE, "Audience": "mapped-audience"}}
+
+    result = admit(pod(), annotations=role_annotations(), mappings=mappings(config))
+
+    assert result.env()["AWS_ROLE_ARN"] == ROLE_ARN
+    assert result.token_request()["audience"] == "sts.amazonaws.com"
+
+
+def test_mapping_fields_are_used_when_set() -> None:
+    config = {
+        f"{NAMESPACE}/checkout": {
+            "RoleARN": MAPPED_ROLE,
+            "Audience": "mapped-audience",
+            "UseRegionalSTS": True,
+            "TokenExpiration": 5400,
+        }
+    }
+
+    result = admit(pod(), annotations={}, mappings=mappings(config))
+
+    assert result.token_request()["audience"] == "mapped-audience"
+    assert result.token_request()["expirationSeconds"] == 5400
+    assert result.env()["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+
+
+@pytest.mark.parametrize(
+    "expiration", [pytest.param({}, id="absent"), pytest.param({"TokenExpiration": 0}, id="zero")]
+)
+def test_missing_mapping_fields_fall_back_to_the_flags(expiration: dict[str, int]) -> None:
+    config = {f"{NAMESPACE}/checkout": {"RoleARN": MAPPED_ROLE, **expiration}}
+    settings = MutationSettings(
+        token_audience="flag-audience", sts_regional_endpoint=True, token_expiration=4000
+    )
+
+    result = admit(pod(), annotations={}, settings=settings, mappings=mappings(config))
+
+    assert result.token_request()["audience"] == "flag-audience"
+    assert result.token_request()["expirationSeconds"] == 4000
+    assert result.env()["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+
+
+def test_mapping_cannot_turn_off_regional_sts_set_by_serviceaccount_annotation() -> None:
+    config = {f"{NAMESPACE}/checkout": {"RoleARN": MAPPED_ROLE, "UseRegionalSTS": False}}
+    annotations = {"eks.amazonaws.com/sts-regional-endpoints": "true"}
+
+    result = admit(pod(), annotations=annotations, mappings=mappings(config))
+
+    assert result.env()["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+
+
+@pytest.mark.parametrize(
+    ("sa_expiration", "pod_expiration", "expected"),
+    [
+        pytest.param(None, None, 5400, id="mapping-beats-flag"),
+        pytest.param("7200", None, 7200, id="serviceaccount-beats-mapping"),
+        pytest.param("7200", "1800", 1800, id="pod-beats-all"),
+    ],
+)
+def test_mapping_token_expiration_sits_between_serviceaccount_and_flag(
+    sa_expiration: str | None, pod_expiration: str | None, expected: int
+) -> None:
+    config = {f"{NAMESPACE}/checkout": {"RoleARN": MAPPED_ROLE, "TokenExpiration": 5400}}
+    sa = {"eks.amazonaws.com/token-expiration": sa_expiration} if sa_expiration else {}
+    pod_annotations = {"eks.amazonaws.com/token-expiration": pod_expiration} if pod_expiration else None
+
+    result = admit(pod(annotations=pod_annotations), annotations=sa, mappings=mappings(config))
+
+    assert result.token_request()["expirationSeconds"] == expected
+
+
+def test_mapping_expiration_below_minimum_is_raised_with_a_warning() -> None:
+    config = {f"{NAMESPACE}/checkout": {"RoleARN": MAPPED_ROLE, "TokenExpiration": 60}}
+
+    result = admit(pod(), annotations={}, mappings=mappings(config))
+
+    assert result.token_request()["expirationSeconds"] == 600
+    assert result.warnings
+
+
+def test_empty_mappings_change_nothing() -> None:
+    assert admit(pod(), annotations={}, mappings=RoleMappings.parse("")).patch == []

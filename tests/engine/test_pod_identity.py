@@ -1,0 +1,169 @@
+"""SPEC §2-§3: EKS Pod Identity ("container credentials") mode and its precedence over IRSA."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.support import (
+    NAMESPACE,
+    POD_IDENTITY_MOUNT_PATH,
+    POD_IDENTITY_TOKEN_FILE,
+    POD_IDENTITY_URI,
+    SERVICE_ACCOUNT,
+    admit,
+    container,
+    inject,
+    pod,
+    pod_identity,
+    role_annotations,
+)
+from webhook.pod_identity_associations import PodIdentityAssociations
+from webhook.settings import IPV6_CONTAINER_CREDENTIALS_FULL_URI, MutationSettings
+
+ASSOCIATED = PodIdentityAssociations.parse(
+    f'{{"identities":[{{"namespace":"{NAMESPACE}","serviceAccount":"{SERVICE_ACCOUNT}"}}]}}', source="test"
+)
+LABEL = "eks.amazonaws.com/pod-identity"
+
+
+def test_associated_serviceaccount_gets_the_agent_uri_token_volume_and_label() -> None:
+    result = admit(pod(), annotations={}, pod_identities=ASSOCIATED)
+
+    assert result.env() == {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": POD_IDENTITY_URI,
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": POD_IDENTITY_TOKEN_FILE,
+    }
+    assert result.mounts() == [
+        {"name": "eks-pod-identity-token", "mountPath": POD_IDENTITY_MOUNT_PATH, "readOnly": True}
+    ]
+    assert result.volume("eks-pod-identity-token")["projected"]["sources"] == [
+        {
+            "serviceAccountToken": {
+                "audience": "pods.eks.amazonaws.com",
+                "expirationSeconds": 86400,
+                "path": "eks-pod-identity-token",
+            }
+        }
+    ]
+    assert result.pod["metadata"]["labels"] == {LABEL: "enabled"}
+
+
+def test_pod_identity_wins_over_the_serviceaccount_role_annotation() -> None:
+    result = admit(pod(), annotations=role_annotations(), pod_identities=ASSOCIATED)
+
+    assert "AWS_ROLE_ARN" not in result.env()
+    assert "AWS_WEB_IDENTITY_TOKEN_FILE" not in result.env()
+    assert result.env()["AWS_CONTAINER_CREDENTIALS_FULL_URI"] == POD_IDENTITY_URI
+    assert [volume["name"] for volume in result.volumes()] == ["eks-pod-identity-token"]
+
+
+def test_other_serviceaccounts_keep_irsa() -> None:
+    result = admit(pod(service_account="billing"), annotations=role_annotations(), pod_identities=ASSOCIATED)
+
+    assert "AWS_ROLE_ARN" in result.env()
+    assert "labels" not in result.pod["metadata"]
+
+
+def test_ipv6_agent_uri_comes_from_settings() -> None:
+    settings = MutationSettings(container_credentials_full_uri=IPV6_CONTAINER_CREDENTIALS_FULL_URI)
+
+    result = inject(pod(), pod_identity(), settings)
+
+    assert result.env()["AWS_CONTAINER_CREDENTIALS_FULL_URI"] == "http://[fd00:ec2::23]/v1/credentials"
+
+
+def test_container_credentials_settings_change_volume_mount_and_token_file() -> None:
+    settings = MutationSettings(
+        container_credentials_audience="agent.example.com",
+        container_credentials_mount_path="/var/run/agent",
+        container_credentials_volume_name="agent-token",
+        container_credentials_token_path="jwt",
+    )
+
+    result = admit(pod(), annotations={}, settings=settings, pod_identities=ASSOCIATED)
+
+    assert result.env()["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] == "/var/run/agent/jwt"
+    assert result.mounts() == [{"name": "agent-token", "mountPath": "/var/run/agent", "readOnly": True}]
+    assert result.token_request("agent-token") == {
+        "audience": "agent.example.com",
+        "expirationSeconds": 86400,
+        "path": "jwt",
+    }
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        pytest.param(None, {LABEL: "enabled"}, id="no-labels"),
+        pytest.param({"app": "checkout"}, {"app": "checkout", LABEL: "enabled"}, id="other-labels-kept"),
+        pytest.param({LABEL: "enabled"}, {LABEL: "enabled"}, id="already-labelled"),
+    ],
+)
+def test_pod_identity_label_is_added_next_to_existing_labels(
+    labels: dict[str, str] | None, expected: dict[str, str]
+) -> None:
+    result = inject(pod(labels=labels), pod_identity())
+
+    assert result.pod["metadata"]["labels"] == expected
+
+
+def test_pod_identity_label_under_custom_prefix() -> None:
+    result = inject(pod(), pod_identity(), MutationSettings(annotation_prefix="iam.example.com"))
+
+    assert result.pod["metadata"]["labels"] == {"iam.example.com/pod-identity": "enabled"}
+
+
+def test_pod_identity_label_only_comes_with_other_changes() -> None:
+    configured = container(
+        env={
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost:8080/creds",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": "/token",
+            "AWS_REGION": "eu-west-1",
+            "AWS_STS_REGIONAL_ENDPOINTS": "regional",
+        }
+    )
+
+    result = inject(pod(configured), pod_identity())
+
+    assert result.patch == []
+
+
+@pytest.mark.parametrize(
+    "user_env",
+    [
+        pytest.param({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost:8080/creds"}, id="uri"),
+        pytest.param({"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": "/my/token"}, id="token-file"),
+    ],
+)
+def test_either_key_of_the_pod_identity_pair_stops_both(user_env: dict[str, str]) -> None:
+    result = inject(pod(container(env=user_env)), pod_identity())
+
+    assert result.env() == user_env
+
+
+def test_pod_identity_gets_region_and_regional_sts_before_the_pair() -> None:
+    result = inject(pod(), pod_identity(regional_sts=True), MutationSettings(aws_default_region="eu-west-1"))
+
+    assert result.env_names() == [
+        "AWS_STS_REGIONAL_ENDPOINTS",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    ]
+
+
+def test_pod_identity_on_windows_uses_a_windows_token_path() -> None:
+    result = inject(pod(nodeSelector={"kubernetes.io/os": "windows"}), pod_identity())
+
+    assert result.env()["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] == (
+        "C:\\var\\run\\secrets\\pods.eks.amazonaws.com\\serviceaccount\\eks-pod-identity-token"
+    )
+
+
+def test_pod_identity_token_expiration_from_pod_annotation() -> None:
+    original = pod(annotations={"eks.amazonaws.com/token-expiration": "3600"})
+
+    result = admit(original, annotations={}, pod_identities=ASSOCIATED)
+
+    assert result.token_request("eks-pod-identity-token")["expirationSeconds"] == 3600

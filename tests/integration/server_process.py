@@ -1,0 +1,174 @@
+"""The real `pod-identity-webhook serve` process, started the way an operator starts it, and a client that
+talks to it the way kube-apiserver does: HTTPS, trusting only the webhook's CA, checking the host name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+STARTUP_LIMIT_SECONDS = 60.0
+"""A bound, not a measurement: two busy cores may start a Python process slowly."""
+EXIT_LIMIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Certificates:
+    directory: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def cert(self) -> Path:
+        return self.directory / "tls.crt"
+
+    @property
+    def key(self) -> Path:
+        return self.directory / "tls.key"
+
+
+def generate_certificates(*, executable: Sequence[str], directory: Path, cwd: Path) -> Certificates:
+    """Certificates for localhost and 127.0.0.1 from the product's own `certs generate`."""
+    subprocess.run(
+        [
+            *executable,
+            "certs",
+            "generate",
+            "--out-dir",
+            str(directory),
+            "--dns",
+            "localhost",
+            "--ip",
+            "127.0.0.1",
+        ],
+        cwd=cwd,
+        env=clean_environment(),
+        check=True,
+        capture_output=True,
+        timeout=EXIT_LIMIT_SECONDS,
+    )
+    return Certificates(directory)
+
+
+def clean_environment() -> dict[str, str]:
+    """The test runner's environment without settings that would change the server's flags or cluster."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("POD_IDENTITY_WEBHOOK_") and name not in ("KUBECONFIG", "POD_NAMESPACE")
+    }
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct loopback ports nobody listens on (held open together so the kernel cannot repeat one)."""
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    metrics_port: int
+    certificates: Certificates
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def tls_context(self) -> ssl.SSLContext:
+        """What the API server does: trust only the caBundle (the webhook's CA) and verify the name."""
+        return ssl.create_default_context(cafile=str(self.certificates.ca))
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, verify=self.tls_context(), timeout=30)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def terminate(self) -> int:
+        """SIGTERM, as the kubelet sends it, and the exit code once the process is gone."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=EXIT_LIMIT_SECONDS)
+
+
+class Launch(Protocol):
+    """The `launch` fixture: start another server with extra flags; it is stopped after the session."""
+
+    def __call__(self, *extra_args: str) -> RunningServer: ...
+
+
+def start_server(
+    *,
+    executable: Sequence[str],
+    cwd: Path,
+    certificates: Certificates,
+    service_account_file: Path,
+    log: Path,
+    extra_args: Sequence[str] = (),
+) -> RunningServer:
+    """Start `serve` on free loopback ports and return once `/readyz` answers 200."""
+    port, metrics_port = free_ports(2)
+    command = [
+        *executable,
+        "serve",
+        "--tls-cert", str(certificates.cert),
+        "--tls-key", str(certificates.key),
+        "--service-account-file", str(service_account_file),
+        "--port", str(port),
+        "--metrics-port", str(metrics_port),
+        "--bind-address", "127.0.0.1",
+        *extra_args,
+    ]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=cwd, env=clean_environment(), stdout=output, stderr=output)
+    server = RunningServer(
+        process=process, port=port, metrics_port=metrics_port, certificates=certificates, log=log
+    )
+    try:
+        _wait_until_ready(server)
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        raise
+    return server
+
+
+def _wait_until_ready(server: RunningServer) -> None:
+    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
+    with server.client() as client:
+        while True:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"serve exited with {server.process.returncode}:\n{server.output()}")
+            try:
+                if client.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"serve was not ready within {STARTUP_LIMIT_SECONDS}s:\n{server.output()}")
+            time.sleep(0.1)

@@ -1,0 +1,78 @@
+"""SPEC §4: Prometheus metrics on the separate plain-HTTP port, counting what the server actually did."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+from cryptography import x509
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.engine.reviews import admission_review, from_replicaset
+from tests.engine.support import pod
+from tests.integration.conftest import SERVICE_ACCOUNT_COUNT
+from tests.integration.server_process import RunningServer
+
+PREFIX = "pod_identity_webhook_"
+Samples = Mapping[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(server: RunningServer) -> Samples:
+    response = httpx.get(server.metrics_url, timeout=30)
+    assert response.status_code == 200
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((PREFIX + name, frozenset(labels.items())), 0.0)
+
+
+def test_requests_latency_and_mutations_are_counted_by_result(
+    server: RunningServer, client: httpx.Client
+) -> None:
+    before = scrape(server)
+
+    for _ in range(3):
+        client.post("/mutate", json=admission_review(from_replicaset(pod())))
+    client.post("/mutate", json=admission_review(from_replicaset(pod(service_account="default"))))
+    client.post("/mutate", content=b"not json", headers={"content-type": "application/json"})
+    after = scrape(server)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("requests_total", result="mutated") == 3
+    assert delta("requests_total", result="unchanged") == 1
+    assert delta("requests_total", result="bad_request") == 1
+    assert delta("pods_mutated_total", mode="irsa") == 3
+    assert delta("request_duration_seconds_count", result="mutated") == 3
+    assert delta("request_duration_seconds_bucket", result="mutated", le="+Inf") == 3
+
+
+def test_latency_histogram_has_sub_millisecond_buckets(server: RunningServer, client: httpx.Client) -> None:
+    client.post("/mutate", json=admission_review(from_replicaset(pod())))
+
+    samples = scrape(server)
+
+    bounds = {
+        float(dict(labels)["le"])
+        for name, labels in samples
+        if name == PREFIX + "request_duration_seconds_bucket" and dict(labels).get("result") == "mutated"
+    }
+    assert any(bound < 0.001 for bound in bounds)
+
+
+def test_cache_size_counts_the_serviceaccounts_served(server: RunningServer) -> None:
+    assert value(scrape(server), "serviceaccount_cache_size") == SERVICE_ACCOUNT_COUNT
+
+
+def test_certificate_expiry_is_the_served_certificate_not_after(server: RunningServer) -> None:
+    certificate = x509.load_pem_x509_certificate(server.certificates.cert.read_bytes())
+
+    exposed = value(scrape(server), "certificate_expiry_timestamp_seconds")
+
+    assert exposed == certificate.not_valid_after_utc.timestamp()
