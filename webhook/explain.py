@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonpatch
-import msgspec
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from webhook.annotation_values import parse_name_list
-from webhook.errors import ConfigurationError, ServiceAccountSourceError
+from webhook.errors import ServiceAccountSourceError
 from webhook.identity import Identity, Mode, Resolution, Source, resolve_identity
-from webhook.inject import pods_in
+from webhook.inject import found_pods
 from webhook.kube_json import KubeJson
 from webhook.mappings import RoleMappings
 from webhook.mutation import (
@@ -39,7 +38,7 @@ from webhook.mutation import (
     pod_is_skipped,
 )
 from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.pod_view import Pod, pod_from_object
+from webhook.pod_view import Pod
 from webhook.settings import IRSA_VOLUME_NAME, MutationSettings
 
 ServiceAccountLookup = Callable[[str, str], Mapping[str, str] | None]
@@ -118,26 +117,17 @@ def explain_document(
     document: Any, *, index: int, default_namespace: str, inputs: IdentityInputs
 ) -> list[PodExplanation]:
     """Explain every pod and pod template in one manifest document (a `List`'s items included)."""
-    owner = document.get("metadata") or {} if isinstance(document, dict) else {}
-    explanations = []
-    for pointer, pod_object in pods_in(document):
-        try:
-            pod = pod_from_object(pod_object)
-        except msgspec.ValidationError as error:
-            raise ConfigurationError(
-                f"document {index}: pod at {pointer or '/'} is malformed: {error}"
-            ) from error
-        explanations.append(
-            explain_pod(
-                pod_object,
-                pod=pod,
-                kind=str(document.get("kind")),
-                name=pod.meta.name or owner.get("name") or pod.display_name,
-                namespace=pod.meta.namespace or owner.get("namespace") or default_namespace,
-                inputs=inputs,
-            )
+    return [
+        explain_pod(
+            found.source,
+            pod=found.pod,
+            kind=found.kind,
+            name=found.name,
+            namespace=found.namespace,
+            inputs=inputs,
         )
-    return explanations
+        for found in found_pods(document, index=index, default_namespace=default_namespace)
+    ]
 
 
 def explain_pod(

@@ -7,6 +7,7 @@ cluster would run.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from webhook.identity import resolve_identity
 from webhook.mappings import RoleMappings
 from webhook.mutation import Operation, mutate
 from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.pod_view import pod_from_object
+from webhook.pod_view import Pod, pod_from_object
 from webhook.settings import MutationSettings
 
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -76,6 +77,41 @@ def pods_in(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         yield "".join(f"/{key}" for key in path), target
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FoundPod:
+    """A pod found in a manifest, with the names the server would see for it."""
+
+    pointer: str
+    """Where the pod sits in its document (empty for a bare Pod)."""
+    source: dict[str, Any]
+    """The pod's JSON as written; patches apply to it."""
+    pod: Pod
+    kind: str
+    """The kind of the document that holds it."""
+    name: str
+    namespace: str
+
+
+def found_pods(document: Any, *, index: int, default_namespace: str) -> Iterator[FoundPod]:
+    """Every pod in a document, named and placed in a namespace as the API server would place it."""
+    owner = (document.get("metadata") or {}) if isinstance(document, dict) else {}
+    for pointer, source in pods_in(document):
+        try:
+            pod = pod_from_object(source)
+        except msgspec.ValidationError as error:
+            raise ConfigurationError(
+                f"document {index}: pod at {pointer or '/'} is malformed: {error}"
+            ) from error
+        yield FoundPod(
+            pointer=pointer,
+            source=source,
+            pod=pod,
+            kind=str(document.get("kind")),
+            name=pod.meta.name or owner.get("name") or pod.display_name,
+            namespace=pod.meta.namespace or owner.get("namespace") or default_namespace,
+        )
+
+
 def inject_document(
     document: Any,
     *,
@@ -85,17 +121,9 @@ def inject_document(
     settings: MutationSettings,
 ) -> list[PodPatch]:
     """Mutate every pod in `document` in place and return what was done to each."""
-    owner_meta = document.get("metadata") or {} if isinstance(document, dict) else {}
     results = []
-    for pointer, pod_object in pods_in(document):
-        try:
-            pod = pod_from_object(pod_object)
-        except msgspec.ValidationError as error:
-            raise ConfigurationError(
-                f"document {index}: pod at {pointer or '/'} is malformed: {error}"
-            ) from error
-        namespace = pod.meta.namespace or owner_meta.get("namespace") or default_namespace
-        account = pod.service_account_name
+    for found in found_pods(document, index=index, default_namespace=default_namespace):
+        namespace, account = found.namespace, found.pod.service_account_name
         annotations = sources.service_accounts.get((namespace, account))
         resolution = resolve_identity(
             namespace=namespace,
@@ -112,19 +140,18 @@ def inject_document(
             )
         patch: list[Operation] = []
         if resolution.identity is not None:
-            mutation = mutate(pod, resolution.identity, settings)
+            mutation = mutate(found.pod, resolution.identity, settings)
             warnings.extend(mutation.warnings)
             patch = mutation.patch
             if patch:
-                jsonpatch.apply_patch(pod_object, patch, in_place=True)
-        name = pod.meta.name or owner_meta.get("name") or pod.display_name
+                jsonpatch.apply_patch(found.source, copy.deepcopy(patch), in_place=True)
         results.append(
             PodPatch(
                 document=index,
-                kind=str(document.get("kind")),
+                kind=found.kind,
                 namespace=namespace,
-                name=name,
-                patch=[{**operation, "path": pointer + operation["path"]} for operation in patch],
+                name=found.name,
+                patch=[{**operation, "path": found.pointer + operation["path"]} for operation in patch],
                 warnings=tuple(warnings),
             )
         )

@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import enum
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from webhook.cli.manifests import read_manifests
 from webhook.cli.offline_sources import add_offline_source_options, offline_sources_from
 from webhook.cli.options import add_flag, add_mutation_options, mutation_settings_from
 from webhook.errors import ConfigurationError
@@ -50,7 +47,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    documents = _read_documents(args.filename)
+    documents = read_manifests(args.filename).documents
     inputs = _inputs_from(args)
     explanations = [
         explanation
@@ -85,18 +82,6 @@ def _inputs_from(args: argparse.Namespace) -> IdentityInputs:
         settings=mutation_settings_from(args),
         where=where,
     )
-
-
-def _read_documents(filename: str) -> list[Any]:
-    """Every document of a YAML or JSON stream (JSON is YAML, so one parser reads both)."""
-    try:
-        text = sys.stdin.read() if filename == "-" else Path(filename).read_text(encoding="utf-8")
-        return [document for document in yaml.safe_load_all(text) if document is not None]
-    except OSError as error:
-        raise ConfigurationError(f"cannot read {filename}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        # PyYAML's messages span several lines with a caret diagram; the CLI promises one line.
-        raise ConfigurationError(f"{filename}: not YAML or JSON: {' '.join(str(error).split())}") from error
 
 
 def _as_text(explanation: PodExplanation) -> str:

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
+from webhook.cli.manifests import read_manifests
 from webhook.cli.offline_sources import add_offline_source_options, offline_sources_from
 from webhook.cli.options import add_flag, add_mutation_options, mutation_settings_from
-from webhook.errors import ConfigurationError
 from webhook.inject import PodPatch, inject_document
 
 
@@ -35,10 +35,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    text = _read_input(args.filename)
-    as_json = text.lstrip().startswith(("{", "["))
-    json_array = text.lstrip().startswith("[")
-    documents = _parse(text, as_json=as_json, source=args.filename)
+    manifests = read_manifests(args.filename)
+    documents = manifests.documents
     sources = offline_sources_from(args)
     settings = mutation_settings_from(args)
     results: list[PodPatch] = []
@@ -55,28 +53,8 @@ def run(args: argparse.Namespace) -> int:
         for result in results:
             print(json.dumps({"document": result.document, "kind": result.kind, "namespace": result.namespace,
                               "name": result.name, "patch": result.patch}))  # fmt: skip
-    elif as_json:
-        print(json.dumps(documents if json_array else documents[0], indent=2))
+    elif manifests.json:
+        print(json.dumps(documents if manifests.json_array else documents[0], indent=2))
     else:
         sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=len(documents) > 1))
     return 0
-
-
-def _read_input(filename: str) -> str:
-    if filename == "-":
-        return sys.stdin.read()
-    try:
-        with open(filename, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as error:
-        raise ConfigurationError(f"cannot read {filename}: {error.strerror}") from error
-
-
-def _parse(text: str, *, as_json: bool, source: str) -> list[Any]:
-    try:
-        if as_json:
-            document = json.loads(text)
-            return document if isinstance(document, list) else [document]
-        return [document for document in yaml.safe_load_all(text) if document is not None]
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ConfigurationError(f"{source}: cannot parse manifests: {error}") from error
