@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubernetes.client import ApiClient
+
 from webhook.errors import ConfigurationError
 from webhook.identity_sources import IdentitySources
 from webhook.kube_client import api_client, webhook_namespace
@@ -27,6 +29,8 @@ class RunningSources:
     namespace: str
     service_accounts: ServiceAccountDirectory
     configuration: IdentitySources
+    api_client: ApiClient | None
+    """The cluster client the sources use, shared with self-managed TLS; None without a cluster."""
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     def synced(self) -> tuple[bool, str]:
@@ -60,7 +64,7 @@ def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettin
             fallback_timeout=args.api_fallback_timeout,
         )
     running = RunningSources(
-        namespace=namespace, service_accounts=service_accounts, configuration=configuration
+        namespace=namespace, service_accounts=service_accounts, configuration=configuration, api_client=client
     )
     service_accounts.start()
     running._stops.append(service_accounts.stop)

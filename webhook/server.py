@@ -50,7 +50,7 @@ class _Server(uvicorn.Server):
 async def serve(args: argparse.Namespace, *, settings: MutationSettings) -> None:
     sources = start_identity_sources(args, settings=settings)
     try:
-        tls = await start_tls(args, namespace=sources.namespace)
+        tls = await start_tls(args, namespace=sources.namespace, api_client=sources.api_client)
         try:
 
             def ready() -> tuple[bool, str]:

@@ -1,0 +1,217 @@
+"""The serving certificate: one long-lived `ssl.SSLContext` whose certificate can change under it.
+
+uvicorn binds its listening socket to a single SSLContext for the life of the process. Loading a new
+certificate into that same context is not enough: OpenSSL keeps one certificate per key type, so an
+ECDSA certificate loaded over an RSA one (or the reverse) leaves the old one served to many clients, and
+a failed key load leaves the context with a certificate and no key. So the context uvicorn holds carries
+no certificate at all; its SNI callback, which OpenSSL runs on every handshake (with or without SNI),
+hands each new connection the current inner context. Swapping the inner context is one attribute write:
+new handshakes get the new certificate and open connections keep the one they were made with.
+
+Usage with uvicorn::
+
+    serving = ServingTLS(min_version="1.2")
+    serving.load_pem(cert=..., key=...)
+    config = uvicorn.Config(app, ssl_context_factory=lambda _config, _default: serving.context)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from webhook import metrics
+from webhook.certs import key_matches, load_certificate, not_after, utc_now
+from webhook.errors import CertificateError, ConfigurationError
+
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+"""Forward secrecy and AEAD only, as Go's crypto/tls (the API server's client) prefers; TLS 1.3 suites
+are all of that kind already."""
+ALPN_PROTOCOLS = ["http/1.1"]
+RELOAD_SOURCE = "tls"
+DEFAULT_POLL_INTERVAL = 1.0
+
+logger = logging.getLogger(__name__)
+
+
+class ServingTLS:
+    """The SSLContext the server listens with, and the certificate it currently presents."""
+
+    def __init__(self, *, min_version: str = "1.2") -> None:
+        if min_version not in TLS_VERSIONS:
+            raise ConfigurationError(
+                f"--tls-min-version must be one of {', '.join(TLS_VERSIONS)}, not {min_version!r}"
+            )
+        self._min_version = TLS_VERSIONS[min_version]
+        self.context = self._new_context()
+        self.context.sni_callback = self._choose_certificate
+        self._active: ssl.SSLContext | None = None
+        self._certificate: bytes | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._active is not None
+
+    @property
+    def certificate(self) -> bytes | None:
+        """The PEM certificate (chain) new connections are given, once one is loaded."""
+        return self._certificate
+
+    def load_pem(self, *, cert: bytes, key: bytes) -> datetime:
+        """Serve this pair to new connections and return its expiry; a pair that does not fit leaves the
+        current certificate in place and raises CertificateError."""
+        if not key_matches(cert=cert, key=key):
+            raise CertificateError("the private key does not belong to the certificate")
+        expiry = not_after(cert)
+        context = self._new_context()
+        with tempfile.TemporaryDirectory(prefix="pod-identity-webhook-tls-") as directory:
+            cert_path = _write_private(Path(directory, "tls.crt"), cert)
+            key_path = _write_private(Path(directory, "tls.key"), key)
+            try:
+                context.load_cert_chain(cert_path, key_path)
+            except ssl.SSLError as error:
+                raise CertificateError(f"OpenSSL rejected the certificate: {error.reason or error}") from None
+        if expiry <= utc_now():
+            logger.warning(
+                "the serving certificate expired at %s; clients will reject it", expiry.isoformat()
+            )
+        self._active = context
+        self._certificate = cert
+        metrics.CERTIFICATE_EXPIRY.set(expiry.timestamp())
+        return expiry
+
+    def _new_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = self._min_version
+        context.set_ciphers(TLS12_CIPHERS)
+        context.set_alpn_protocols(ALPN_PROTOCOLS)
+        context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
+        return context
+
+    def _choose_certificate(
+        self, connection: ssl.SSLObject, _server_name: str | None, _context: ssl.SSLContext
+    ) -> int | None:
+        active = self._active
+        if active is None:
+            return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+        connection.context = active
+        return None
+
+
+class TLSFileReloader:
+    """Keeps ServingTLS in step with `--tls-cert`/`--tls-key` on disk.
+
+    Polling (rather than inotify) sees every way the files change: in-place writes, cert-manager's
+    renewals and the atomic `..data` symlink swap of a Kubernetes Secret volume, which changes the
+    inode the paths resolve to without touching the paths themselves.
+    """
+
+    def __init__(
+        self, *, serving: ServingTLS, cert_path: Path, key_path: Path, interval: float = DEFAULT_POLL_INTERVAL
+    ) -> None:
+        self._serving = serving
+        self._cert_path = cert_path
+        self._key_path = key_path
+        self._interval = interval
+        self._stamp: tuple[tuple[int, ...], ...] | None = None
+        self._loaded: tuple[bytes, bytes] | None = None
+        self._last_problem: str | None = None
+
+    def load(self) -> None:
+        """The first load at start: files that cannot be served stop the server with a clear message."""
+        try:
+            stamp = self._read_stamp()
+            pair = self._read_pair()
+            self._serving.load_pem(cert=pair[0], key=pair[1])
+        except (OSError, CertificateError) as error:
+            raise CertificateError(
+                f"cannot serve TLS from --tls-cert {self._cert_path} and --tls-key {self._key_path}: {error}"
+            ) from None
+        self._stamp, self._loaded = stamp, pair
+
+    def check(self) -> bool:
+        """Reload when either file changed; True when a new certificate is now being served."""
+        try:
+            stamp = self._read_stamp()
+            if stamp == self._stamp:
+                return False
+            pair = self._read_pair()
+        except OSError as error:
+            self._report_problem(f"cannot read the certificate files: {error}")
+            return False
+        if pair == self._loaded:
+            self._stamp = stamp
+            return False
+        try:
+            expiry = self._serving.load_pem(cert=pair[0], key=pair[1])
+        except CertificateError as error:
+            self._report_problem(
+                f"keeping the current certificate, the new files are not usable yet: {error}"
+            )
+            return False
+        self._stamp, self._loaded, self._last_problem = stamp, pair, None
+        subject = load_certificate(pair[0]).subject.rfc4514_string()
+        logger.info("reloaded the serving certificate %s (expires %s)", subject, expiry.isoformat())
+        metrics.CONFIG_RELOADS.labels(source=RELOAD_SOURCE, result="success").inc()
+        return True
+
+    async def run(self) -> None:
+        """Poll until cancelled; file reads and parsing happen off the event loop."""
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await asyncio.to_thread(self.check)
+            except Exception:
+                logger.exception("unexpected failure while checking the certificate files; will retry")
+
+    def _read_stamp(self) -> tuple[tuple[int, ...], ...]:
+        """Identity and version of both files, following symlinks."""
+        stats = (os.stat(self._cert_path), os.stat(self._key_path))
+        return tuple((stat.st_ino, stat.st_dev, stat.st_mtime_ns, stat.st_size) for stat in stats)
+
+    def _read_pair(self) -> tuple[bytes, bytes]:
+        return self._cert_path.read_bytes(), self._key_path.read_bytes()
+
+    def _report_problem(self, problem: str) -> None:
+        """Log and count each distinct problem once, though it is retried on every poll."""
+        if problem == self._last_problem:
+            return
+        self._last_problem = problem
+        logger.warning("%s", problem)
+        metrics.CONFIG_RELOADS.labels(source=RELOAD_SOURCE, result="error").inc()
+
+
+class TLSRuntime:
+    """What the server needs from TLS: the context to listen with, readiness, and a way to stop the
+    background task that keeps the certificate current."""
+
+    def __init__(self, *, serving: ServingTLS, task: asyncio.Task[None]) -> None:
+        self._serving = serving
+        self._task = task
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        return self._serving.context
+
+    @property
+    def loaded(self) -> bool:
+        return self._serving.loaded
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def _write_private(path: Path, content: bytes) -> Path:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(content)
+    return path
