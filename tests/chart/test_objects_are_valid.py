@@ -1,0 +1,62 @@
+"""Every object the chart renders is one the API servers we support would accept, as written."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes_validate import utils as kubernetes_schemas
+
+from tests.chart.rendering import Chart
+from tests.chart.scenarios import ALL, CUSTOM_RESOURCE_KINDS
+from tests.validation import SUPPORTED_VERSIONS
+
+pytestmark = pytest.mark.helm
+
+
+@pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
+@pytest.mark.parametrize("scenario", ALL)
+def test_every_rendered_object_passes_strict_schema_validation(
+    chart: Chart, scenario: str, version: str
+) -> None:
+    rendered = chart.render(ALL[scenario])
+    errors: list[str] = []
+    unknown: set[str] = set()
+    for item in rendered.objects:
+        try:
+            kubernetes_schemas.validate(item, version, strict=True)
+        except kubernetes_schemas.ValidationError as error:
+            where = ".".join(str(part) for part in error.path)
+            errors.append(f"{item['kind']}/{item['metadata']['name']}: {where}: {error.message}")
+        except kubernetes_schemas.SchemaNotFoundError:
+            unknown.add(item["kind"])
+    assert errors == []
+    assert unknown <= CUSTOM_RESOURCE_KINDS
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_every_namespaced_object_lands_in_the_release_namespace(chart: Chart, scenario: str) -> None:
+    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}
+    rendered = chart.render(ALL[scenario], namespace="team-identity")
+    namespaces = {
+        item["metadata"].get("namespace") for item in rendered.objects if item["kind"] not in cluster_scoped
+    }
+    assert namespaces == {"team-identity"}
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kinds"),
+    [
+        ("self", set()),
+        ("secret", set()),
+        ("cert-manager", {"Issuer", "Certificate"}),
+        ("everything", {"Certificate", "ServiceMonitor"}),
+    ],
+)
+def test_custom_resources_appear_only_when_asked_for(chart: Chart, scenario: str, kinds: set[str]) -> None:
+    assert chart.render(ALL[scenario]).kinds & CUSTOM_RESOURCE_KINDS == kinds
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_helm_lint_strict_passes(chart: Chart, scenario: str) -> None:
+    linted = chart.lint(ALL[scenario])
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    assert "[WARNING]" not in linted.stdout and "[ERROR]" not in linted.stdout
