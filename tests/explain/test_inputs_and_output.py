@@ -118,10 +118,11 @@ def test_text_output_says_per_container_what_is_added_and_why(
     assert any(line.startswith("  pod: adds the projected volume aws-iam-token") for line in lines)
 
 
+@pytest.mark.parametrize("typo", [f"{PREFIX}/rolearn", "eks.amazon.com/role-arn"])
 def test_text_output_names_the_typo_that_stopped_it(
-    write_yaml: WriteYaml, capsys: pytest.CaptureFixture[str]
+    typo: str, write_yaml: WriteYaml, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    accounts = write_yaml("serviceaccounts.yaml", [service_account({f"{PREFIX}/rolearn": ROLE_ARN})])
+    accounts = write_yaml("serviceaccounts.yaml", [service_account({typo: ROLE_ARN})])
 
     status = main(
         ["explain", "-f", str(write_yaml("pod.yaml", [pod()])), "--service-account-file", str(accounts)]
@@ -132,7 +133,7 @@ def test_text_output_names_the_typo_that_stopped_it(
         "Pod default/app (ServiceAccount app): left unchanged",
         f"  ServiceAccount default/app has no {PREFIX}/role-arn annotation, no operator mapping and no Pod "
         "Identity association, so it has no AWS identity",
-        f"  note: the ServiceAccount's annotation {PREFIX}/rolearn is not read: did you mean {PREFIX}/role-arn?",
+        f"  note: the ServiceAccount's annotation {typo} is not read: did you mean {PREFIX}/role-arn?",
     ]
 
 

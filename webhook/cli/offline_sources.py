@@ -42,8 +42,9 @@ def read_pod_identities(path: str) -> PodIdentityAssociations:
 
 
 def offline_sources_from(args: argparse.Namespace) -> OfflineIdentitySources:
+    # Every annotation, not only the prefixed ones the mutation reads: explain looks for misspelt prefixes.
     annotations = (
-        load_service_account_annotations(Path(args.service_account_file), prefix=args.annotation_prefix)
+        load_service_account_annotations(Path(args.service_account_file), prefix=None)
         if args.service_account_file
         else {}
     )

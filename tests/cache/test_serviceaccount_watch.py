@@ -1,0 +1,253 @@
+"""ServiceAccounts followed through list+watch against an API server speaking the real wire protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client import ApiClient
+
+from tests.cache.support import FAST_BACKOFF, ROLE, eventually, metric, role_arn, service_account, watching
+from tests.fake_apiserver import FakeApiServer, write_kubeconfig
+from webhook.errors import ServiceAccountSourceError
+from webhook.kube_client import api_client
+from webhook.serviceaccount_watch import WatchedServiceAccounts
+
+PAGE = 5
+LIST_PATH = "/api/v1/serviceaccounts"
+
+Start = Callable[..., WatchedServiceAccounts]
+
+
+@pytest.fixture
+def start(cluster: ApiClient) -> Iterator[Start]:
+    """Start watching (small pages, quick reconnects) and, unless told not to, wait for the first list."""
+    started: list[WatchedServiceAccounts] = []
+
+    def start(*, wait: bool = True, **overrides: Any) -> WatchedServiceAccounts:
+        options: dict[str, Any] = {"annotation_prefix": "eks.amazonaws.com", "fallback_timeout": 2.0}
+        directory = WatchedServiceAccounts(
+            api_client=cluster, backoff=FAST_BACKOFF, page_size=PAGE, **(options | overrides)
+        )
+        directory.start()
+        started.append(directory)
+        if wait:
+            eventually(lambda: directory.synced, what="the first list")
+        return directory
+
+    yield start
+    for directory in started:
+        directory.stop()
+
+
+def blocked_in_watch(fake: FakeApiServer, watches: int) -> None:
+    eventually(lambda: fake.count("watch") >= watches, what=f"watch request number {watches}")
+
+
+def test_first_list_fills_the_cache_page_by_page(fake_apiserver: FakeApiServer, start: Start) -> None:
+    for number in range(12):
+        fake_apiserver.apply(
+            service_account(f"app-{number}", f"team-{number % 3}", role=role_arn(f"app-{number}"))
+        )
+    fake_apiserver.apply(service_account("default", "team-0", **{"example.com/unrelated": "x"}))
+
+    directory = start()
+
+    assert len(directory) == 13
+    assert directory.cached("team-1", "app-4") == {ROLE: role_arn("app-4")}
+    assert directory.cached("team-0", "default") == {}
+    assert directory.cached("team-0", "missing") is None
+    assert fake_apiserver.count("list", LIST_PATH) == 3
+
+
+def test_not_synced_until_the_first_list_is_complete(fake_apiserver: FakeApiServer, start: Start) -> None:
+    with fake_apiserver.hold("list"):
+        directory = start(wait=False)
+        eventually(lambda: fake_apiserver.count("list") == 1, what="the list request")
+        assert not directory.synced
+    eventually(lambda: directory.synced, what="the first list")
+
+
+def test_watch_events_add_modify_and_delete(fake_apiserver: FakeApiServer, start: Start) -> None:
+    directory = start()
+
+    fake_apiserver.apply(service_account("app", "shop", role=role_arn("first")))
+    eventually(lambda: directory.cached("shop", "app") == {ROLE: role_arn("first")}, what="ADDED")
+    fake_apiserver.apply(service_account("app", "shop", role=role_arn("second")))
+    eventually(lambda: directory.cached("shop", "app") == {ROLE: role_arn("second")}, what="MODIFIED")
+    fake_apiserver.apply(service_account("app", "shop"))
+    eventually(lambda: directory.cached("shop", "app") == {}, what="MODIFIED, role removed")
+    fake_apiserver.remove("v1", "ServiceAccount", "app", "shop")
+    eventually(lambda: directory.cached("shop", "app") is None, what="DELETED")
+
+
+@dataclass(frozen=True)
+class Disconnection:
+    """How the watch loses the API server, which request the server then holds while the changes happen,
+    and whether the webhook must list again (history gone) or can resume from where it stopped."""
+
+    cut: Callable[[FakeApiServer], None]
+    held: str
+    compact_meanwhile: bool
+    relists: bool
+
+
+DISCONNECTIONS = {
+    "dropped connection, history kept: resume": Disconnection(
+        cut=FakeApiServer.drop_watches, held="watch", compact_meanwhile=False, relists=False
+    ),
+    "dropped connection, history compacted: 410 on resume, list again": Disconnection(
+        cut=FakeApiServer.drop_watches, held="watch", compact_meanwhile=True, relists=True
+    ),
+    "410 Gone inside the watch: list again": Disconnection(
+        cut=FakeApiServer.expire_watches, held="list", compact_meanwhile=False, relists=True
+    ),
+}
+
+
+@pytest.mark.parametrize("disconnection", DISCONNECTIONS.values(), ids=DISCONNECTIONS.keys())
+def test_no_change_is_lost_across_a_disconnection(
+    fake_apiserver: FakeApiServer, start: Start, disconnection: Disconnection
+) -> None:
+    fake_apiserver.apply(service_account("leaving", role=role_arn("leaving")))
+    fake_apiserver.apply(service_account("changing", role=role_arn("before")))
+    directory = start()
+    lists, held = fake_apiserver.count("list"), fake_apiserver.count(disconnection.held)
+    watching(fake_apiserver)
+
+    with fake_apiserver.hold(disconnection.held):
+        disconnection.cut(fake_apiserver)
+        eventually(lambda: fake_apiserver.count(disconnection.held) > held, what="the reconnection")
+        fake_apiserver.remove("v1", "ServiceAccount", "leaving", "default")
+        fake_apiserver.apply(service_account("changing", role=role_arn("after")))
+        fake_apiserver.apply(service_account("arriving", role=role_arn("arriving")))
+        if disconnection.compact_meanwhile:
+            fake_apiserver.compact()
+
+    eventually(lambda: directory.cached("default", "arriving") is not None, what="the changes made meanwhile")
+    assert directory.cached("default", "leaving") is None
+    assert directory.cached("default", "changing") == {ROLE: role_arn("after")}
+    assert (fake_apiserver.count("list") > lists) == disconnection.relists
+    fake_apiserver.apply(service_account("later", role=role_arn("later")))
+    eventually(lambda: directory.cached("default", "later") is not None, what="the watch after reconnecting")
+
+
+def test_a_resumed_watch_starts_from_the_last_resource_version_it_saw(
+    fake_apiserver: FakeApiServer, start: Start
+) -> None:
+    directory = start()
+    watching(fake_apiserver)
+    last_seen = fake_apiserver.apply(service_account("last-seen"))
+    eventually(lambda: directory.cached("default", "last-seen") is not None, what="the event")
+
+    fake_apiserver.drop_watches()
+
+    blocked_in_watch(fake_apiserver, 2)
+    resumed = [request for request in fake_apiserver.requests if request.verb == "watch"][1]
+    assert resumed.query["resourceVersion"] == last_seen["metadata"]["resourceVersion"]
+
+
+def test_a_watch_ended_by_the_server_resumes_from_its_last_bookmark(
+    fake_apiserver: FakeApiServer, start: Start
+) -> None:
+    start()
+    fake_apiserver.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "busy", "namespace": "x"}}
+    )
+    current = fake_apiserver.get("v1", "ConfigMap", "busy", "x")
+    assert current is not None
+
+    watching(fake_apiserver)
+    fake_apiserver.end_watches()
+
+    blocked_in_watch(fake_apiserver, 2)
+    resumed = [request for request in fake_apiserver.requests if request.verb == "watch"][1]
+    assert resumed.query["resourceVersion"] == current["metadata"]["resourceVersion"]
+    assert resumed.query["allowWatchBookmarks"] == "true"
+
+
+def test_api_errors_are_logged_and_retried_until_the_list_succeeds(
+    fake_apiserver: FakeApiServer, start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_apiserver.apply(service_account("app", role=role_arn("app")))
+    fake_apiserver.fail_next("list", 403, times=3)
+
+    with caplog.at_level(logging.WARNING, logger="webhook.list_watch"):
+        directory = start()
+
+    assert directory.cached("default", "app") == {ROLE: role_arn("app")}
+    reconnects = [record.getMessage() for record in caplog.records if "403" in record.getMessage()]
+    assert len(reconnects) == 3
+    assert "reconnecting in" in reconnects[0]
+
+
+def test_a_miss_is_read_from_the_api_and_cached(fake_apiserver: FakeApiServer, start: Start) -> None:
+    directory = start()
+    found_before = metric("serviceaccount_api_fallbacks_total", result="found")
+
+    watching(fake_apiserver)
+    with fake_apiserver.hold("watch"):
+        fake_apiserver.drop_watches()
+        blocked_in_watch(fake_apiserver, 2)
+        fake_apiserver.apply(service_account("just-created", "shop", role=role_arn("new")))
+        assert directory.cached("shop", "just-created") is None
+
+        found = asyncio.run(directory.fetch("shop", "just-created"))
+
+        assert found == {ROLE: role_arn("new")}
+        assert directory.cached("shop", "just-created") == found
+    assert metric("serviceaccount_api_fallbacks_total", result="found") - found_before == 1
+
+
+def test_a_serviceaccount_the_api_does_not_have_is_none(fake_apiserver: FakeApiServer, start: Start) -> None:
+    directory = start()
+    not_found_before = metric("serviceaccount_api_fallbacks_total", result="not_found")
+
+    assert asyncio.run(directory.fetch("shop", "nobody")) is None
+    assert directory.cached("shop", "nobody") is None
+    assert metric("serviceaccount_api_fallbacks_total", result="not_found") - not_found_before == 1
+
+
+def test_a_slow_api_cannot_hold_the_lookup_past_its_timeout(
+    fake_apiserver: FakeApiServer, start: Start
+) -> None:
+    directory = start(fallback_timeout=0.2)
+    fake_apiserver.delays["get"] = 30.0
+    errors_before = metric("serviceaccount_api_fallbacks_total", result="error")
+
+    with pytest.raises(
+        ServiceAccountSourceError, match=r"shop/app .* took over 0.2s \(--api-fallback-timeout\)"
+    ):
+        asyncio.run(directory.fetch("shop", "app"))
+    assert metric("serviceaccount_api_fallbacks_total", result="error") - errors_before == 1
+
+
+def test_an_unreachable_api_is_an_error_not_a_missing_serviceaccount(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server=f"http://127.0.0.1:{closed_port}")
+    directory = WatchedServiceAccounts(
+        api_client=api_client(kubeconfig=str(kubeconfig)),
+        annotation_prefix="eks.amazonaws.com",
+        fallback_timeout=2.0,
+    )
+
+    with pytest.raises(ServiceAccountSourceError, match="shop/app from the API failed"):
+        asyncio.run(directory.fetch("shop", "app"))
+
+
+def test_stop_ends_the_watch_promptly(fake_apiserver: FakeApiServer, start: Start) -> None:
+    directory = start()
+    watching(fake_apiserver)
+
+    directory.stop()
+
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("watch serviceaccounts")]

@@ -1,0 +1,70 @@
+"""How the webhook reaches its cluster's API server, and which namespace it runs in.
+
+The order is the reference webhook's (client-go `BuildConfigFromFlags`): an explicit `--kubeconfig` wins,
+then the pod's own ServiceAccount (in-cluster), then the usual kubeconfig (`$KUBECONFIG`, `~/.kube/config`)
+for a developer running it on a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+from kubernetes.client import ApiClient, Configuration
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.incluster_config import SERVICE_HOST_ENV_NAME, load_incluster_config
+from kubernetes.config.kube_config import load_kube_config
+
+from webhook.errors import ConfigurationError, ServiceAccountSourceError
+
+IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+def api_client(*, kubeconfig: str | None = None) -> ApiClient:
+    """An API client for the cluster; raises an error that says which source failed and what to do."""
+    configuration = Configuration()
+    if kubeconfig:
+        try:
+            # persist_config=False: never write refreshed credentials back into the operator's file.
+            load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration, persist_config=False
+            )
+        except (ConfigException, OSError, yaml.YAMLError) as error:
+            raise ConfigurationError(f"--kubeconfig {kubeconfig}: cannot be used: {error}") from error
+    elif os.environ.get(SERVICE_HOST_ENV_NAME):
+        try:
+            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except ConfigException as error:
+            raise ServiceAccountSourceError(
+                f"running in a pod but its in-cluster API credentials cannot be used: {error} "
+                "(is automountServiceAccountToken off?)"
+            ) from error
+    else:
+        default = os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
+        try:
+            load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=default, client_configuration=configuration, persist_config=False
+            )
+        except (ConfigException, OSError, yaml.YAMLError) as error:
+            raise ServiceAccountSourceError(
+                f"not running in a pod and no usable kubeconfig at {default} ({error}); pass --kubeconfig, "
+                "or --service-account-file to run without a cluster"
+            ) from error
+    return ApiClient(configuration)
+
+
+def webhook_namespace(
+    *, environ: Mapping[str, str] = os.environ, namespace_file: Path = IN_CLUSTER_NAMESPACE_FILE
+) -> str:
+    """The webhook's namespace: `POD_NAMESPACE` (downward API), else the in-cluster file, else "default"."""
+    from_environment = environ.get("POD_NAMESPACE", "").strip()
+    if from_environment:
+        return from_environment
+    try:
+        from_file = namespace_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        from_file = ""
+    return from_file or "default"
