@@ -120,8 +120,9 @@ class AdmissionHandler:
             return None, warnings, "unchanged"
         mutation = mutate(pod, resolution.identity, settings)
         warnings.extend(mutation.warnings)
+        context = {"namespace": namespace, "pod": pod.display_name, "serviceaccount": name}
         for warning in warnings:
-            log.warning("pod %s/%s: %s", namespace, pod.display_name, warning)
+            log.warning("pod %s/%s: %s", namespace, pod.display_name, warning, extra=context)
         if not mutation.patch:
             return None, warnings, "unchanged"
         mode = resolution.identity.mode.value
@@ -134,6 +135,12 @@ class AdmissionHandler:
             mode,
             resolution.source.value,
             " [dry run]" if request.dryRun else "",
+            extra={
+                **context,
+                "mode": mode,
+                "source": resolution.source.value,
+                "dry_run": bool(request.dryRun),
+            },
         )
         return mutation.patch, warnings, "mutated"
 
