@@ -33,10 +33,15 @@ class RunningSources:
     """The cluster client the sources use, shared with self-managed TLS; None without a cluster."""
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
+    role_mappings: RoleMappingsWatch | None = None
+
     def synced(self) -> tuple[bool, str]:
-        """Ready once every source that feeds the cache has read its first full state."""
+        """Ready once every source has read its first full state: a pod admitted before the mappings
+        arrived would silently miss its role."""
         if not self.service_accounts.synced:
             return False, "ServiceAccount cache not synced yet"
+        if self.role_mappings is not None and not self.role_mappings.synced:
+            return False, "role mappings ConfigMap not read yet"
         return True, "ServiceAccount cache synced"
 
     def stop(self) -> None:
@@ -70,9 +75,11 @@ def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettin
     running._stops.append(service_accounts.stop)
     try:
         if args.watch_config_map and client is not None:
-            mappings = RoleMappingsWatch(api_client=client, namespace=namespace, sources=configuration)
-            mappings.start()
-            running._stops.append(mappings.stop)
+            running.role_mappings = RoleMappingsWatch(
+                api_client=client, namespace=namespace, sources=configuration
+            )
+            running.role_mappings.start()
+            running._stops.append(running.role_mappings.stop)
         if args.watch_container_credentials_config:
             associations = PodIdentityAssociationsWatch(
                 path=Path(args.watch_container_credentials_config), sources=configuration

@@ -126,18 +126,20 @@ def start_server(
     executable: Sequence[str],
     cwd: Path,
     certificates: Certificates,
-    service_account_file: Path,
+    service_account_file: Path | None,
     log: Path,
     extra_args: Sequence[str] = (),
 ) -> RunningServer:
-    """Start `serve` on free loopback ports and return once `/readyz` answers 200."""
+    """Start `serve` on free loopback ports and return once `/readyz` answers 200; without a
+    ServiceAccount file, `extra_args` name the cluster (`--kubeconfig`)."""
     port, metrics_port = free_ports(2)
+    source = ["--service-account-file", str(service_account_file)] if service_account_file else []
     command = [
         *executable,
         "serve",
         "--tls-cert", str(certificates.cert),
         "--tls-key", str(certificates.key),
-        "--service-account-file", str(service_account_file),
+        *source,
         "--port", str(port),
         "--metrics-port", str(metrics_port),
         "--bind-address", "127.0.0.1",
