@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; a WebhookError becomes one line on stderr and exit status 1, never a traceback."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         status: int = args.run(args)
     except WebhookError as error:
         print(f"pod-identity-webhook: error: {error}", file=sys.stderr)

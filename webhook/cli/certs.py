@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from webhook.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, KeyAlgorithm, generate_bundle
-from webhook.cli.tls_options import positive_int
+from webhook.cli.options import positive_int
 from webhook.errors import ConfigurationError
 
 CERTIFICATE_MODE = 0o644

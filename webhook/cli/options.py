@@ -7,6 +7,7 @@ import argparse
 import os
 from typing import Any
 
+from webhook.errors import ConfigurationError
 from webhook.settings import (
     DEFAULT_ANNOTATION_PREFIX,
     DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE,
@@ -17,6 +18,8 @@ from webhook.settings import (
     DEFAULT_TOKEN_AUDIENCE,
     DEFAULT_TOKEN_EXPIRATION,
     DEFAULT_TOKEN_MOUNT_PATH,
+    MAX_TOKEN_EXPIRATION,
+    MIN_TOKEN_EXPIRATION,
     MutationSettings,
 )
 
@@ -38,18 +41,57 @@ def parse_bool_text(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def token_seconds(text: str) -> int:
+    """A flag is the operator's own choice, so out of range is an error here, not a silent clamp."""
+    value = int(text)
+    if not MIN_TOKEN_EXPIRATION <= value <= MAX_TOKEN_EXPIRATION:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds from {MIN_TOKEN_EXPIRATION} to {MAX_TOKEN_EXPIRATION} (the API server's limits), "
+            f"got {text!r}"
+        )
+    return value
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 1 to 65535, got {text!r}")
+    return value
+
+
 def add_flag(parser: argparse.ArgumentParser | Any, flag: str, *, default: Any = None, **kwargs: Any) -> None:
     """Add `flag` whose default is read from its environment variable, and say so in --help."""
     variable = env_name(flag)
     kind = kwargs.get("type")
     from_env = os.environ.get(variable)
     if from_env is not None:
-        if kwargs.get("action") == "store_true":
-            default = parse_bool_text(from_env)
-        elif kwargs.get("action") == "append":
-            default = [item for item in from_env.split(",") if item]
-        else:
-            default = kind(from_env) if callable(kind) else from_env
+        try:
+            if kwargs.get("action") == "store_true":
+                default = parse_bool_text(from_env)
+            elif kwargs.get("action") == "append":
+                default = [item for item in from_env.split(",") if item]
+            else:
+                default = kind(from_env) if callable(kind) else from_env
+        except (ValueError, argparse.ArgumentTypeError) as error:
+            raise ConfigurationError(f"environment variable {variable}={from_env!r}: {error}") from error
+        if kwargs.get("choices") is not None and default not in kwargs["choices"]:
+            raise ConfigurationError(
+                f"environment variable {variable}={from_env!r}: choose from {', '.join(map(str, kwargs['choices']))}"
+            )
     help_text = kwargs.pop("help", "")
     default_text = "" if default in (None, "", False, []) else f" (default: {default})"
     parser.add_argument(flag, default=default, help=f"{help_text}{default_text} [env {variable}]", **kwargs)
@@ -66,7 +108,7 @@ def add_mutation_options(parser: argparse.ArgumentParser) -> None:
     add_flag(
         group, "--token-mount-path", default=DEFAULT_TOKEN_MOUNT_PATH, help="where the IRSA token is mounted"
     )
-    add_flag(group, "--token-expiration", type=int, default=DEFAULT_TOKEN_EXPIRATION,
+    add_flag(group, "--token-expiration", type=token_seconds, default=DEFAULT_TOKEN_EXPIRATION,
              help="default token lifetime in seconds (at least 600)")  # fmt: skip
     add_flag(group, "--aws-default-region", default="",
              help="inject AWS_REGION and AWS_DEFAULT_REGION with this region")  # fmt: skip

@@ -7,7 +7,14 @@ import asyncio
 import logging
 from typing import Any
 
-from webhook.cli.options import add_flag, add_mutation_options, mutation_settings_from
+from webhook.cli.options import (
+    add_flag,
+    add_mutation_options,
+    mutation_settings_from,
+    port_number,
+    positive_int,
+    positive_seconds,
+)
 from webhook.cli.tls_options import add_tls_options
 from webhook.http_app import DEFAULT_MAX_REQUEST_BYTES
 from webhook.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
@@ -25,12 +32,18 @@ def register(subparsers: Any) -> None:
         "with no cluster at all, from --service-account-file.",
     )
     server = parser.add_argument_group("server")
-    add_flag(server, "--port", type=int, default=8443, help="HTTPS port for /mutate and the health endpoints")
-    add_flag(server, "--metrics-port", type=int, default=9999, help="plain-HTTP port for /metrics")
+    add_flag(
+        server,
+        "--port",
+        type=port_number,
+        default=8443,
+        help="HTTPS port for /mutate and the health endpoints",
+    )
+    add_flag(server, "--metrics-port", type=port_number, default=9999, help="plain-HTTP port for /metrics")
     add_flag(server, "--bind-address", default="0.0.0.0", help="address both ports listen on")
-    add_flag(server, "--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+    add_flag(server, "--max-request-bytes", type=positive_int, default=DEFAULT_MAX_REQUEST_BYTES,
              help="largest admission request accepted (HTTP 413 above)")  # fmt: skip
-    add_flag(server, "--shutdown-timeout", type=float, default=25.0,
+    add_flag(server, "--shutdown-timeout", type=positive_seconds, default=25.0,
              help="seconds to let in-flight requests finish after SIGTERM")  # fmt: skip
     add_flag(server, "--log-format", default="json", choices=LOG_FORMATS, help="log line format")
     add_flag(server, "--log-level", default="info", choices=LOG_LEVELS, help="lowest level logged")
@@ -42,7 +55,7 @@ def register(subparsers: Any) -> None:
              help="the webhook's own namespace (default: $POD_NAMESPACE, then the in-cluster namespace)")  # fmt: skip
     add_flag(cluster, "--service-account-file", metavar="PATH",
              help="read ServiceAccounts from this YAML file or directory instead of the cluster")  # fmt: skip
-    add_flag(cluster, "--api-fallback-timeout", type=float, default=1.0,
+    add_flag(cluster, "--api-fallback-timeout", type=positive_seconds, default=1.0,
              help="seconds to wait for a direct API read of a ServiceAccount missing from the cache")  # fmt: skip
     add_flag(cluster, "--watch-config-map", action="store_true",
              help="read role mappings from the ConfigMap pod-identity-webhook in --namespace")  # fmt: skip

@@ -16,7 +16,7 @@ from kubernetes.client import ApiClient
 from webhook import kube_client
 from webhook.certificate_rotation import RotationPolicy
 from webhook.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY
-from webhook.cli.options import add_flag
+from webhook.cli.options import add_flag, positive_int, positive_seconds
 from webhook.errors import ConfigurationError
 from webhook.self_managed_tls import SelfManagedSettings, SelfManagedTLS, service_dns_names
 from webhook.tls import TLS_VERSIONS, ServingTLS, TLSFileReloader, TLSRuntime
@@ -27,20 +27,6 @@ DEFAULT_WEBHOOK_CONFIG_NAME = "pod-identity-webhook"
 DEFAULT_SERVICE_NAME = "pod-identity-webhook"
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 DEFAULT_CHECK_INTERVAL = 30.0
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
-def positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 def add_tls_options(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,68 @@
+"""Flags and their environment variables: the same names as the reference, and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from webhook.cli import build_parser, main
+from webhook.cli.options import mutation_settings_from
+
+
+def test_environment_variable_sets_a_flag_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_IDENTITY_WEBHOOK_AWS_DEFAULT_REGION", "eu-north-1")
+    monkeypatch.setenv("POD_IDENTITY_WEBHOOK_STS_REGIONAL_ENDPOINT", "true")
+
+    settings = mutation_settings_from(build_parser().parse_args(["inject", "-f", "-"]))
+
+    assert (settings.aws_default_region, settings.sts_regional_endpoint) == ("eu-north-1", True)
+
+
+def test_command_line_beats_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_IDENTITY_WEBHOOK_TOKEN_AUDIENCE", "from-env")
+
+    args = build_parser().parse_args(["inject", "-f", "-", "--token-audience", "from-flag"])
+
+    assert mutation_settings_from(args).token_audience == "from-flag"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("POD_IDENTITY_WEBHOOK_PORT", "https", "POD_IDENTITY_WEBHOOK_PORT='https'"),
+        ("POD_IDENTITY_WEBHOOK_LOG_FORMAT", "xml", "choose from json, text"),
+        ("POD_IDENTITY_WEBHOOK_TOKEN_EXPIRATION", "60", "expected seconds from 600"),
+    ],
+)
+def test_bad_environment_variable_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    assert main(["serve"]) == 1
+
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert message in error
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--token-expiration", "599"],
+        ["--token-expiration", str(2**32 + 1)],
+        ["--port", "0"],
+        ["--metrics-port", "70000"],
+        ["--api-fallback-timeout", "-1"],
+        ["--max-request-bytes", "0"],
+    ],
+)
+def test_out_of_range_flag_is_refused(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["serve", *arguments])
+
+    assert exit_info.value.code == 2
+    assert arguments[0] in capsys.readouterr().err
