@@ -1,0 +1,77 @@
+"""The ceiling our server stack allows: a bare ASGI app that reads the review and answers a constant response.
+
+It runs on the same uvicorn settings and TLS as `pod-identity-webhook serve`, so the difference between the
+two is what our admission handling costs. Each input has its own constant answer (the real server's
+answer to it, recorded beforehand), chosen by the request path, so both send the same bytes back.
+
+Run: `python -m benchmarks.baseline --tls-cert C --tls-key K --port P --responses DIR`, where DIR holds
+`<input>.json` files; the app answers `POST /<input>` with that file and `GET /readyz` with 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import server_settings
+
+Message = dict[str, Any]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_READY = b'{"status":"ok"}'
+
+
+class ConstantReviewApp:
+    def __init__(self, responses: dict[str, bytes]) -> None:
+        self._responses = {
+            f"/{name}": (
+                [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                body,
+            )
+            for name, body in responses.items()
+        }
+        self._ready = ([(b"content-type", b"application/json"), (b"content-length", b"15")], _READY)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers, body = self._responses.get(scope["path"], self._ready)
+        await _read_body(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """Any real handler needs the review in one piece, so the ceiling pays for that too."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.baseline", description=__doc__)
+    parser.add_argument("--tls-cert", type=Path, required=True)
+    parser.add_argument("--tls-key", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--bind-address", default="127.0.0.1")
+    parser.add_argument("--responses", type=Path, required=True, help="directory of <input>.json answers")
+    args = parser.parse_args()
+    responses = {path.stem: path.read_bytes() for path in sorted(args.responses.glob("*.json"))}
+    server_settings.serve(
+        ConstantReviewApp(responses),
+        host=args.bind_address,
+        port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""`python -m benchmarks.run [--write docs/benchmarks.md] [--smoke]`: the whole benchmark, as markdown.
+
+A full run takes about fifteen minutes and wants a quiet machine with two CPUs; `--smoke` exercises every
+piece in seconds at tiny rates and its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks import cache_memory, machine, wrk
+from benchmarks.inputs import AWS_REGION, NAMES, NO_ROLE, write_inputs
+from benchmarks.interference import wait_for_quiet
+from benchmarks.measure import (
+    FULL,
+    HOST,
+    LOAD_CPU,
+    SERVER_CPU,
+    SMOKE,
+    Plan,
+    Sample,
+    Server,
+    Setup,
+    measure,
+    start,
+)
+from benchmarks.report import Results, render
+from benchmarks.targets import judge
+
+REPO = Path(__file__).resolve().parent.parent
+QUIET = 0.1
+"""Before each run, wait (up to the plan's limit) until other work uses under 10% of either CPU."""
+MUTATE_PATH = "/mutate?timeout=10s"
+"""kube-apiserver appends its webhook timeout to the URL."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--write", type=Path, metavar="PATH", help="also write the report to this file")
+    parser.add_argument(
+        "--smoke", action="store_true", help="seconds-long run at tiny rates, figures meaningless"
+    )
+    parser.add_argument("--runs", type=int, help="runs of each server (default: 3, smoke: 1)")
+    args = parser.parse_args(argv)
+    plan = SMOKE if args.smoke else FULL
+    if args.runs:
+        plan = replace(plan, runs=args.runs)
+    try:
+        text = benchmark(plan, smoke=args.smoke)
+    except RuntimeError as error:
+        print(f"benchmark: error: {error}", file=sys.stderr)
+        return 1
+    print(text)
+    if args.write:
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(text)
+    return 0
+
+
+def benchmark(plan: Plan, *, smoke: bool) -> str:
+    started = time.perf_counter()
+    if len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(0, {LOAD_CPU})
+    description = machine.describe(REPO)
+    with tempfile.TemporaryDirectory(prefix="pod-identity-webhook-bench-") as directory:
+        work = Path(directory)
+        inputs = write_inputs(work / "inputs")
+        tls = _certificates(work / "tls")
+        logs = work / "logs"
+        logs.mkdir()
+        setup = Setup(
+            bodies=inputs.bodies,
+            scripts={name: wrk.write_script(body=path, into=work) for name, path in inputs.bodies.items()},
+            ca_file=tls / "ca.crt",
+            logs=logs,
+        )
+        ours = _webhook_server(tls=tls, service_accounts=inputs.service_accounts)
+        responses = _record_responses(ours, setup)
+        baseline = _baseline_server(tls=tls, responses=responses, directory=work / "responses")
+        samples: dict[str, list[Sample]] = {ours.name: [], baseline.name: []}
+        for run in range(plan.runs):
+            for server in (baseline, ours) if run % 2 == 0 else (ours, baseline):
+                wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
+                samples[server.name].append(measure(server, plan=plan, setup=setup, run=run))
+        cache = cache_memory.measure(smoke=smoke)
+        results = Results(
+            plan=plan,
+            smoke=smoke,
+            machine=description,
+            input_sizes={name: inputs.size(name) for name in NAMES},
+            patch_operations={name: _patch_operations(answer) for name, answer in responses.items()},
+            baseline=samples[baseline.name],
+            ours=samples[ours.name],
+            verdicts=judge(ours=samples[ours.name], baseline=samples[baseline.name], cache=cache),
+            cache=cache,
+            seconds=time.perf_counter() - started,
+        )
+    return render(results)
+
+
+def _webhook_server(*, tls: Path, service_accounts: Path) -> Server:
+    port, metrics_port = _free_port(), _free_port()
+    command = [
+        sys.executable, "-m", "webhook", "serve",
+        "--tls-cert", str(tls / "tls.crt"), "--tls-key", str(tls / "tls.key"),
+        "--service-account-file", str(service_accounts),
+        "--port", str(port), "--metrics-port", str(metrics_port), "--bind-address", HOST,
+        "--log-level", "warning", "--aws-default-region", AWS_REGION,
+    ]  # fmt: skip
+    return Server(name="webhook", command=command, port=port, paths=dict.fromkeys(NAMES, MUTATE_PATH))
+
+
+def _baseline_server(*, tls: Path, responses: dict[str, bytes], directory: Path) -> Server:
+    directory.mkdir()
+    for name, answer in responses.items():
+        (directory / f"{name}.json").write_bytes(answer)
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "benchmarks.baseline",
+        "--tls-cert", str(tls / "tls.crt"), "--tls-key", str(tls / "tls.key"),
+        "--port", str(port), "--bind-address", HOST, "--responses", str(directory),
+    ]  # fmt: skip
+    return Server(name="baseline", command=command, port=port, paths={name: f"/{name}" for name in NAMES})
+
+
+def _certificates(directory: Path) -> Path:
+    command = [sys.executable, "-m", "webhook", "certs", "generate", "--out-dir", str(directory)]
+    completed = subprocess.run(
+        [*command, "--dns", "localhost", "--ip", HOST], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"certs generate failed: {completed.stderr.strip()}")
+    return directory
+
+
+def _record_responses(server: Server, setup: Setup) -> dict[str, bytes]:
+    """Our server's answer to each input: the baseline returns it, and it proves the inputs do what we say."""
+    process = start(server, setup, cpu=LOAD_CPU, label="record")
+    try:
+        context = ssl.create_default_context(cafile=str(setup.ca_file))
+        answers = {}
+        for name in NAMES:
+            connection = http.client.HTTPSConnection(HOST, server.port, context=context, timeout=10)
+            connection.request(
+                "POST", server.paths[name], body=setup.bodies[name].read_bytes(),
+                headers={"Content-Type": "application/json"},
+            )  # fmt: skip
+            response = connection.getresponse()
+            answers[name] = response.read()
+            connection.close()
+            if response.status != 200:
+                raise RuntimeError(f"the webhook answered the {name} review with HTTP {response.status}")
+            patched = _patch_operations(answers[name]) > 0
+            if patched == (name == NO_ROLE):
+                raise RuntimeError(
+                    f"the webhook's answer to the {name} review is not what it is meant to measure"
+                )
+        return answers
+    finally:
+        process.stop()
+
+
+def _patch_operations(answer: bytes) -> int:
+    patch = json.loads(answer)["response"].get("patch")
+    return len(json.loads(base64.b64decode(patch))) if patch else 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

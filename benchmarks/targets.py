@@ -1,0 +1,139 @@
+"""The targets of issue 5, judged against the measured samples.
+
+Ratios use the median of per-run ratios (each run of ours against the baseline run beside it); absolute
+limits (slowest request, memory, start-up) use the worst run, since an operator lives with the worst.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from benchmarks.inputs import LARGE, NO_ROLE, TYPICAL
+from benchmarks.measure import Sample
+from benchmarks.summary import Spread
+
+LATENCY_RATE = 1000
+LOOKUP_GROWTH = 3.0
+"""Lookups are constant-time when the full cache's mean lookup is at most this many times the small one's."""
+MB = 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    target: str
+    measured: str
+    passed: bool | None
+    """None when the plan did not measure it (a smoke run, or a missing piece)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheFigure:
+    """Memory and lookup time of the ServiceAccount cache holding many ServiceAccounts."""
+
+    service_accounts: int
+    extra_rss_bytes: int
+    lookup_ns_small: float
+    """Mean lookup time with 1,000 ServiceAccounts cached."""
+    lookup_ns_large: float
+    """Mean lookup time with all of them cached."""
+
+
+def judge(*, ours: Sequence[Sample], baseline: Sequence[Sample], cache: CacheFigure | None) -> list[Verdict]:
+    def ratio(value: Callable[[Sample], float]) -> Spread:
+        return Spread.ratios([value(s) for s in ours], [value(s) for s in baseline])
+
+    def own(numerator: Callable[[Sample], float], denominator: Callable[[Sample], float]) -> Spread:
+        return Spread.of([numerator(s) / denominator(s) for s in ours])
+
+    verdicts = [
+        _at_least(
+            "saturation throughput ≥ 75% of the baseline's",
+            ratio(lambda s: s.saturation[TYPICAL].throughput),
+            0.75,
+        ),
+        _at_most(
+            "server CPU per admission ≤ 1.3x the baseline's",
+            ratio(lambda s: s.saturation_cpu[TYPICAL]),
+            1.3,
+        ),
+    ]
+    if all(LATENCY_RATE in s.open_loop for s in [*ours, *baseline]):
+        verdicts.append(
+            _at_most(
+                f"p99 at {LATENCY_RATE} req/s ≤ 1.5x the baseline's p99",
+                ratio(lambda s: s.open_loop[LATENCY_RATE].percentile(0.99)),
+                1.5,
+            )
+        )
+        slowest = max(s.open_loop[LATENCY_RATE].percentile(1.0) for s in ours)
+        verdicts.append(
+            Verdict(
+                f"no request over 50 ms at {LATENCY_RATE} req/s",
+                f"slowest {slowest * 1e3:.1f} ms",
+                slowest <= 0.05,
+            )
+        )
+    else:
+        verdicts.append(Verdict(f"p99 and slowest request at {LATENCY_RATE} req/s", "not measured", None))
+    verdicts += [
+        _at_most(
+            "the no-role pod costs no more CPU than the typical one",
+            own(lambda s: s.saturation_cpu[NO_ROLE], lambda s: s.saturation_cpu[TYPICAL]),
+            1.0,
+        ),
+        _at_most(
+            "the 200 KB pod costs under 10x the typical one's CPU",
+            own(lambda s: s.saturation_cpu[LARGE], lambda s: s.saturation_cpu[TYPICAL]),
+            10.0,
+            strict=True,
+        ),
+        _worst("RSS ≤ 80 MB under load", max(s.rss_under_load for s in ours) / MB, 80.0, unit="MB"),
+        _worst("ready ≤ 1 s after start", max(s.ready_after for s in ours), 1.0, unit="s"),
+    ]
+    if cache is None:
+        verdicts.append(
+            Verdict(
+                "100,000 ServiceAccounts cost ≤ 40 MB of extra RSS, constant-time lookups",
+                "TODO: not measured (needs tests/fake_apiserver.py and the cache)",
+                None,
+            )
+        )
+    else:
+        growth = cache.lookup_ns_large / cache.lookup_ns_small
+        verdicts.append(
+            Verdict(
+                f"{cache.service_accounts:,} ServiceAccounts cost ≤ 40 MB of extra RSS",
+                f"{cache.extra_rss_bytes / MB:.1f} MB",
+                cache.extra_rss_bytes <= 40 * MB,
+            )
+        )
+        verdicts.append(
+            Verdict(
+                "ServiceAccount lookups stay constant-time",
+                f"{cache.lookup_ns_small:.0f} ns with 1,000 cached, {cache.lookup_ns_large:.0f} ns with "
+                f"{cache.service_accounts:,} ({growth:.2f}x)",
+                growth <= LOOKUP_GROWTH,
+            )
+        )
+    return verdicts
+
+
+def _at_least(target: str, spread: Spread, limit: float) -> Verdict:
+    return Verdict(target, _ratio_text(spread), None if math.isnan(spread.median) else spread.median >= limit)
+
+
+def _at_most(target: str, spread: Spread, limit: float, *, strict: bool = False) -> Verdict:
+    if math.isnan(spread.median):
+        return Verdict(target, "not measured", None)
+    passed = spread.median < limit if strict else spread.median <= limit
+    return Verdict(target, _ratio_text(spread), passed)
+
+
+def _worst(target: str, worst: float, limit: float, *, unit: str) -> Verdict:
+    return Verdict(target, f"worst run {worst:.2f} {unit}", worst <= limit)
+
+
+def _ratio_text(spread: Spread) -> str:
+    return f"{spread.median:.2f}x (runs {spread.low:.2f}-{spread.high:.2f})"

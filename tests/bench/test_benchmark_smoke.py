@@ -1,0 +1,79 @@
+"""The benchmark keeps working: a seconds-long smoke run of `python -m benchmarks.run` on the real server.
+
+Only that it measures and reports is asserted, never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.inputs import NAMES
+
+SECTIONS = (
+    "## Inputs",
+    "## Targets (issue 5)",
+    "## Figures",
+    "## Load generator check",
+    "## ServiceAccount cache",
+    "## Method",
+)
+
+
+@pytest.fixture(scope="module")
+def smoke(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """(what the run printed, the report it wrote)."""
+    written = tmp_path_factory.mktemp("bench") / "benchmarks.md"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--write", str(written)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout, written.read_text()
+
+
+def table_rows(report: str, heading: str) -> list[list[str]]:
+    section = report.split(heading, 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+def test_smoke_run_writes_the_report_it_prints(smoke: tuple[str, str]) -> None:
+    printed, written = smoke
+    assert written.strip() in printed
+
+
+@pytest.mark.parametrize("heading", SECTIONS)
+def test_report_has_section(smoke: tuple[str, str], heading: str) -> None:
+    assert heading in smoke[1]
+
+
+def test_every_figure_was_measured_for_both_servers(smoke: tuple[str, str]) -> None:
+    rows = table_rows(smoke[1], "## Figures")
+    assert len(rows) > 10
+    for label, baseline, ours, ratio in rows:
+        assert "n/a" not in (baseline, ours, ratio), label
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_input_is_saturated(smoke: tuple[str, str], name: str) -> None:
+    labels = [row[0] for row in table_rows(smoke[1], "## Figures")]
+    assert f"saturation, {name} (req/s)" in labels
+    assert f"CPU per admission at saturation, {name} (µs)" in labels
+
+
+def test_every_target_gets_a_verdict(smoke: tuple[str, str]) -> None:
+    rows = table_rows(smoke[1], "## Targets (issue 5)")
+    assert len(rows) >= 7
+    assert all(result in ("pass", "**FAIL**", "n/a") for _target, _measured, result in rows)
+
+
+def test_no_request_failed(smoke: tuple[str, str]) -> None:
+    assert "Failed, non-200 or unanswered requests across all runs: 0." in smoke[1]
