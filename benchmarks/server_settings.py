@@ -1,31 +1,23 @@
 """Serve an ASGI app exactly as `pod-identity-webhook serve` serves its own: one uvicorn worker, same TLS.
 
-Keep this in step with webhook/server.py: the baseline is only a fair ceiling while nothing but the
-application differs. The TLS context is the server's own class (same ciphers, ALPN, options, SNI callback).
+The event loop and uvicorn settings are the server's own (webhook/server.py): the baseline is only a fair
+ceiling while nothing but the application differs. The TLS context is the server's own class (same ciphers, ALPN, options, SNI callback).
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from webhook.server import run_event_loop, uvicorn_config
 from webhook.tls import ServingTLS
 
 
 def serve(app: Any, *, host: str, port: int, tls_cert: Path, tls_key: Path) -> None:
     serving = ServingTLS(min_version="1.2")
     serving.load_pem(cert=tls_cert.read_bytes(), key=tls_key.read_bytes())
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        ssl_context_factory=lambda _config, _default: serving.context,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        server_header=False,
+    run_event_loop(
+        uvicorn.Server(uvicorn_config(app, host=host, port=port, ssl_context=serving.context)).serve()
     )
-    asyncio.run(uvicorn.Server(config).serve())

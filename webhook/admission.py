@@ -120,28 +120,32 @@ class AdmissionHandler:
             return None, warnings, "unchanged"
         mutation = mutate(pod, resolution.identity, settings)
         warnings.extend(mutation.warnings)
-        context = {"namespace": namespace, "pod": pod.display_name, "serviceaccount": name}
-        for warning in warnings:
-            log.warning("pod %s/%s: %s", namespace, pod.display_name, warning, extra=context)
+        if warnings:
+            context = {"namespace": namespace, "pod": pod.display_name, "serviceaccount": name}
+            for warning in warnings:
+                log.warning("pod %s/%s: %s", namespace, pod.display_name, warning, extra=context)
         if not mutation.patch:
             return None, warnings, "unchanged"
         mode = resolution.identity.mode.value
         _PODS_MUTATED[mode].inc()
-        log.debug(
-            "mutated pod %s/%s (serviceaccount %s, %s, %s)%s",
-            namespace,
-            pod.display_name,
-            name,
-            mode,
-            resolution.source.value,
-            " [dry run]" if request.dryRun else "",
-            extra={
-                **context,
-                "mode": mode,
-                "source": resolution.source.value,
-                "dry_run": bool(request.dryRun),
-            },
-        )
+        if log.isEnabledFor(logging.DEBUG):  # the arguments alone cost more than a disabled call saves
+            log.debug(
+                "mutated pod %s/%s (serviceaccount %s, %s, %s)%s",
+                namespace,
+                pod.display_name,
+                name,
+                mode,
+                resolution.source.value,
+                " [dry run]" if request.dryRun else "",
+                extra={
+                    "namespace": namespace,
+                    "pod": pod.display_name,
+                    "serviceaccount": name,
+                    "mode": mode,
+                    "source": resolution.source.value,
+                    "dry_run": bool(request.dryRun),
+                },
+            )
         return mutation.patch, warnings, "mutated"
 
     @staticmethod

@@ -6,7 +6,6 @@ several times cheaper than building the whole review as Python objects (see docs
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import msgspec
@@ -75,7 +74,7 @@ def encode_response(
     response: dict[str, Any] = {"uid": uid, "allowed": True}
     if patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(_encoder.encode(patch)).decode("ascii")
+        response["patch"] = _encoder.encode(patch)  # msgspec writes bytes as base64, as the API expects
     if warnings:
         response["warnings"] = list(warnings)
     return _encoder.encode({"apiVersion": api_version, "kind": "AdmissionReview", "response": response})

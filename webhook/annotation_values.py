@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from webhook.settings import MAX_TOKEN_EXPIRATION, MIN_TOKEN_EXPIRATION
@@ -45,8 +46,14 @@ def parse_name_list(value: str) -> frozenset[str]:
     return frozenset(item.strip() for item in value.split(",") if item.strip())
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_role_arn(role_arn: str) -> bool:
+    """Cached: admission checks the same few roles on every pod."""
+    return _ROLE_ARN.match(role_arn) is not None
+
+
 def role_arn_warning(role_arn: str, *, where: str) -> str | None:
     """A warning when the role does not look like an IAM role ARN: the SDK would fail at run time."""
-    if _ROLE_ARN.match(role_arn):
+    if _is_role_arn(role_arn):
         return None
     return f"{where}: role {role_arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"

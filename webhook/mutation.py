@@ -8,6 +8,7 @@ makes it safe under `reinvocationPolicy: IfNeeded`. `serve`, `inject` and `expla
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any
 
 import msgspec
@@ -23,6 +24,7 @@ STS_REGIONAL_ENDPOINTS = "AWS_STS_REGIONAL_ENDPOINTS"
 REGION_KEYS = ("AWS_DEFAULT_REGION", "AWS_REGION")
 IRSA_KEYS = ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
 POD_IDENTITY_KEYS = ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+_REGION_KEY_SET = frozenset(REGION_KEYS)
 OS_LABELS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 WINDOWS = "windows"
 
@@ -58,13 +60,42 @@ class Mutation(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Injection(msgspec.Struct, frozen=True, kw_only=True):
-    """The per-mode constants of one mutation, computed once and shared by every container."""
+    """What one identity injects, worked out once per (identity, settings, windows) and shared by every
+    container and every pod of that identity: admission builds it for each of thousands of pods."""
 
     volume_name: str
     mount_path: str
+    mount_path_key: str
+    """The mount path without a trailing slash, for comparing with the paths already mounted."""
+    file_name: str
+    credential_keys: frozenset[str]
+    sts_env: tuple[tuple[str, str], ...]
+    region_env: tuple[tuple[str, str], ...]
     credential_env: tuple[tuple[str, str], ...]
-    region: str
-    regional_sts: bool
+
+
+@functools.lru_cache(maxsize=1024)
+def _injection(identity: Identity, settings: MutationSettings, windows: bool) -> _Injection:
+    if identity.mode is Mode.POD_IDENTITY:
+        volume_name = settings.container_credentials_volume_name
+        mount_path = settings.container_credentials_mount_path
+        file_name = settings.container_credentials_token_path
+        keys, first = POD_IDENTITY_KEYS, settings.container_credentials_full_uri
+    else:
+        volume_name, mount_path, file_name = IRSA_VOLUME_NAME, settings.token_mount_path, IRSA_TOKEN_FILE
+        keys, first = IRSA_KEYS, identity.role_arn
+    token_path = token_file_path(mount_path=mount_path, file_name=file_name, windows=windows)
+    region = settings.aws_default_region
+    return _Injection(
+        volume_name=volume_name,
+        mount_path=mount_path,
+        mount_path_key=mount_path.rstrip("/"),
+        file_name=file_name,
+        credential_keys=frozenset(keys),
+        sts_env=((STS_REGIONAL_ENDPOINTS, "regional"),) if identity.regional_sts else (),
+        region_env=tuple((key, region) for key in REGION_KEYS) if region else (),
+        credential_env=tuple(zip(keys, (first, token_path), strict=True)),
+    )
 
 
 def pod_is_skipped(pod: Pod, settings: MutationSettings) -> bool:
@@ -125,28 +156,8 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
         if parsed is not None:
             expiration = parsed
 
-    windows = is_windows(spec)
-    if identity.mode is Mode.POD_IDENTITY:
-        volume_name = settings.container_credentials_volume_name
-        mount_path = settings.container_credentials_mount_path
-        file_name = settings.container_credentials_token_path
-        token_path = token_file_path(mount_path=mount_path, file_name=file_name, windows=windows)
-        credential_env = tuple(
-            zip(POD_IDENTITY_KEYS, (settings.container_credentials_full_uri, token_path), strict=True)
-        )
-    else:
-        volume_name = IRSA_VOLUME_NAME
-        mount_path = settings.token_mount_path
-        file_name = IRSA_TOKEN_FILE
-        token_path = token_file_path(mount_path=mount_path, file_name=file_name, windows=windows)
-        credential_env = tuple(zip(IRSA_KEYS, (identity.role_arn, token_path), strict=True))
-    injection = _Injection(
-        volume_name=volume_name,
-        mount_path=mount_path,
-        credential_env=credential_env,
-        region=settings.aws_default_region,
-        regional_sts=identity.regional_sts,
-    )
+    injection = _injection(identity, settings, is_windows(spec))
+    volume_name = injection.volume_name
 
     skip_list = annotations.get(keys.skip_containers)
     skipped_names = parse_name_list(skip_list) if skip_list else frozenset()
@@ -165,7 +176,7 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
             )
             if outcome.mount is MountOutcome.PATH_CONFLICT:
                 warnings.append(
-                    f"container {container.name!r} already mounts another volume at {mount_path}; "
+                    f"container {container.name!r} already mounts another volume at {injection.mount_path}; "
                     f"the {volume_name} token volume was not mounted there"
                 )
             outcomes.append(outcome)
@@ -180,7 +191,7 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
                         "serviceAccountToken": {
                             "audience": identity.audience,
                             "expirationSeconds": expiration,
-                            "path": file_name,
+                            "path": injection.file_name,
                         }
                     }
                 ]
@@ -204,35 +215,36 @@ def _mutate_container(
 ) -> ContainerOutcome:
     if skipped:
         return ContainerOutcome(name=container.name, init=init, skipped=Skip.SKIP_CONTAINERS)
-    present = {variable.name for variable in container.env or ()}
-    credentials_set = any(key in present for key, _ in injection.credential_env)
-    region_set = any(key in present for key in REGION_KEYS)
-    sts_set = STS_REGIONAL_ENDPOINTS in present
-    if credentials_set and region_set and sts_set:
-        return ContainerOutcome(name=container.name, init=init, skipped=Skip.ALREADY_CONFIGURED)
-
-    additions: list[tuple[str, str]] = []
-    if injection.regional_sts and not sts_set:
-        additions.append((STS_REGIONAL_ENDPOINTS, "regional"))
-    if injection.region and not region_set:
-        additions.extend((key, injection.region) for key in REGION_KEYS)
-    if not credentials_set:
-        additions.extend(injection.credential_env)
+    if container.env:
+        present = {variable.name for variable in container.env}
+        credentials_set = not injection.credential_keys.isdisjoint(present)
+        region_set = not _REGION_KEY_SET.isdisjoint(present)
+        sts_set = STS_REGIONAL_ENDPOINTS in present
+        if credentials_set and region_set and sts_set:
+            return ContainerOutcome(name=container.name, init=init, skipped=Skip.ALREADY_CONFIGURED)
+        additions = [
+            *(() if sts_set else injection.sts_env),
+            *(() if region_set else injection.region_env),
+            *(() if credentials_set else injection.credential_env),
+        ]
+    else:
+        additions = [*injection.sts_env, *injection.region_env, *injection.credential_env]
     if additions:
         values = [{"name": name, "value": value} for name, value in additions]
         if container.env is None:
             patch.append({"op": "add", "path": f"{path}/env", "value": values})
         else:
-            patch.extend({"op": "add", "path": f"{path}/env/-", "value": value} for value in values)
+            element = f"{path}/env/-"
+            patch.extend({"op": "add", "path": element, "value": value} for value in values)
 
-    mounts = container.volumeMounts or ()
-    wanted_path = injection.mount_path.rstrip("/")
-    if any(mount.name == injection.volume_name for mount in mounts):
-        mount = MountOutcome.EXISTS
-    elif any(mount.mountPath.rstrip("/") == wanted_path for mount in mounts):
-        mount = MountOutcome.PATH_CONFLICT
-    else:
-        mount = MountOutcome.ADDED
+    mount = MountOutcome.ADDED
+    for existing in container.volumeMounts or ():
+        if existing.name == injection.volume_name:
+            mount = MountOutcome.EXISTS
+            break
+        if existing.mountPath.rstrip("/") == injection.mount_path_key:
+            mount = MountOutcome.PATH_CONFLICT
+    if mount is MountOutcome.ADDED:
         value = {"name": injection.volume_name, "mountPath": injection.mount_path, "readOnly": True}
         _append(patch, parent=f"{path}/volumeMounts", present=container.volumeMounts is not None, value=value)
     return ContainerOutcome(

@@ -10,18 +10,20 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from kubernetes.client import ApiClient
+from typing import TYPE_CHECKING
 
 from webhook.errors import ConfigurationError
 from webhook.identity_sources import IdentitySources
 from webhook.kube_client import api_client, webhook_namespace
 from webhook.pod_identity_associations_watch import PodIdentityAssociationsWatch
-from webhook.role_mappings_watch import RoleMappingsWatch
 from webhook.serviceaccount_file import FileServiceAccounts
 from webhook.serviceaccount_sources import ServiceAccountDirectory
-from webhook.serviceaccount_watch import WatchedServiceAccounts
 from webhook.settings import MutationSettings
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+    from webhook.role_mappings_watch import RoleMappingsWatch
 
 
 @dataclass(slots=True, kw_only=True)
@@ -62,6 +64,9 @@ def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettin
         )
         client = None
     else:
+        # Cluster sources are imported only in cluster mode: see kube_client.api_client.
+        from webhook.serviceaccount_watch import WatchedServiceAccounts  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
+
         client = api_client(kubeconfig=args.kubeconfig)
         service_accounts = WatchedServiceAccounts(
             api_client=client,
@@ -75,6 +80,8 @@ def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettin
     running._stops.append(service_accounts.stop)
     try:
         if args.watch_config_map and client is not None:
+            from webhook.role_mappings_watch import RoleMappingsWatch  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
+
             running.role_mappings = RoleMappingsWatch(
                 api_client=client, namespace=namespace, sources=configuration
             )

@@ -1,34 +1,49 @@
-"""The `pod-identity-webhook` command: one console script, one module per subcommand."""
+"""The `pod-identity-webhook` command: one console script, one module per subcommand.
+
+Only the module of the subcommand being run is imported: `serve` starts faster and smaller without the
+offline tools' dependencies, and they never pay for the server's.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from webhook import __version__
-from webhook.cli import certs, explain, inject, oidc, serve, trust_policy
 from webhook.errors import WebhookError
 
-SUBCOMMANDS = (serve, inject, certs, oidc, trust_policy, explain)
+SUBCOMMANDS = {
+    "serve": "webhook.cli.serve",
+    "inject": "webhook.cli.inject",
+    "certs": "webhook.cli.certs",
+    "oidc": "webhook.cli.oidc",
+    "trust-policy": "webhook.cli.trust_policy",
+    "explain": "webhook.cli.explain",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of `only` that one."""
     parser = argparse.ArgumentParser(
         prog="pod-identity-webhook",
         description="Kubernetes admission webhook that gives pods AWS IAM roles through their ServiceAccounts.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in SUBCOMMANDS:
-        module.register(subparsers)
+    for name, module in SUBCOMMANDS.items():
+        if only in (None, name):
+            importlib.import_module(module).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; a WebhookError becomes one line on stderr and exit status 1, never a traceback."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = arguments[0] if arguments and arguments[0] in SUBCOMMANDS else None
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(only=command).parse_args(arguments)
         status: int = args.run(args)
     except WebhookError as error:
         print(f"pod-identity-webhook: error: {error}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 from typing import Any
 
@@ -18,7 +17,7 @@ from webhook.cli.options import (
 from webhook.cli.tls_options import add_tls_options
 from webhook.http_app import DEFAULT_MAX_REQUEST_BYTES
 from webhook.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
-from webhook.server import serve
+from webhook.server import run_event_loop, serve
 
 log = logging.getLogger("webhook.serve")
 
@@ -43,7 +42,7 @@ def register(subparsers: Any) -> None:
     add_flag(server, "--bind-address", default="0.0.0.0", help="address both ports listen on")
     add_flag(server, "--max-request-bytes", type=positive_int, default=DEFAULT_MAX_REQUEST_BYTES,
              help="largest admission request accepted (HTTP 413 above)")  # fmt: skip
-    add_flag(server, "--shutdown-timeout", type=positive_seconds, default=25.0,
+    add_flag(server, "--shutdown-timeout", type=positive_int, default=25,
              help="seconds to let in-flight requests finish after SIGTERM")  # fmt: skip
     add_flag(server, "--log-format", default="json", choices=LOG_FORMATS, help="log line format")
     add_flag(server, "--log-level", default="info", choices=LOG_LEVELS, help="lowest level logged")
@@ -69,5 +68,5 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(log_format=args.log_format, level=args.log_level)
-    asyncio.run(serve(args, settings=mutation_settings_from(args)))
+    run_event_loop(serve(args, settings=mutation_settings_from(args)))
     return 0
