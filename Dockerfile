@@ -9,9 +9,9 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS wheels
-ARG PIP_INDEX_URL=https://pypi.org/simple
+# pip's own default index; behind a mirror, download the wheels on the host with scripts/build-image.
 ARG PIP_NO_INDEX=0
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_INDEX_URL=${PIP_INDEX_URL} PIP_NO_INDEX=${PIP_NO_INDEX} \
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INDEX=${PIP_NO_INDEX} \
     PIP_FIND_LINKS=/wheelhouse PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /build
 WORKDIR /src
