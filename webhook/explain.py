@@ -23,8 +23,8 @@ from urllib3.exceptions import HTTPError
 
 from webhook.annotation_values import parse_name_list
 from webhook.errors import ServiceAccountSourceError
-from webhook.identity import Identity, Mode, Resolution, Source, resolve_identity
-from webhook.inject import found_pods
+from webhook.identity import Identity, Mode, Resolution, Source
+from webhook.inject import found_pods, resolve_and_mutate
 from webhook.kube_json import KubeJson
 from webhook.mappings import RoleMappings
 from webhook.mutation import (
@@ -34,7 +34,6 @@ from webhook.mutation import (
     Mutation,
     Operation,
     Skip,
-    mutate,
     pod_is_skipped,
 )
 from webhook.pod_identity_associations import PodIdentityAssociations
@@ -136,15 +135,14 @@ def explain_pod(
     settings = inputs.settings
     account = pod.service_account_name
     annotations = inputs.service_accounts(namespace, account)
-    resolution = resolve_identity(
+    resolution, mutation = resolve_and_mutate(
+        pod,
         namespace=namespace,
-        service_account=account,
         annotations=annotations,
         mappings=inputs.mappings,
         pod_identities=inputs.pod_identities,
         settings=settings,
     )
-    mutation = mutate(pod, resolution.identity, settings) if resolution.identity else Mutation(patch=[])
     mutated = (
         jsonpatch.apply_patch(copy.deepcopy(pod_object), mutation.patch) if mutation.patch else pod_object
     )

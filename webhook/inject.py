@@ -16,9 +16,9 @@ import jsonpatch
 import msgspec
 
 from webhook.errors import ConfigurationError
-from webhook.identity import resolve_identity
+from webhook.identity import Resolution, resolve_identity
 from webhook.mappings import RoleMappings
-from webhook.mutation import Operation, mutate
+from webhook.mutation import Mutation, Operation, mutate
 from webhook.pod_identity_associations import PodIdentityAssociations
 from webhook.pod_view import Pod, pod_from_object
 from webhook.settings import MutationSettings
@@ -112,6 +112,28 @@ def found_pods(document: Any, *, index: int, default_namespace: str) -> Iterator
         )
 
 
+def resolve_and_mutate(
+    pod: Pod,
+    *,
+    namespace: str,
+    annotations: Mapping[str, str] | None,
+    mappings: RoleMappings,
+    pod_identities: PodIdentityAssociations,
+    settings: MutationSettings,
+) -> tuple[Resolution, Mutation]:
+    """The server's two steps for one pod, for the commands that run without it (`inject`, `explain`)."""
+    resolution = resolve_identity(
+        namespace=namespace,
+        service_account=pod.service_account_name,
+        annotations=annotations,
+        mappings=mappings,
+        pod_identities=pod_identities,
+        settings=settings,
+    )
+    mutation = mutate(pod, resolution.identity, settings) if resolution.identity else Mutation(patch=[])
+    return resolution, mutation
+
+
 def inject_document(
     document: Any,
     *,
@@ -125,26 +147,22 @@ def inject_document(
     for found in found_pods(document, index=index, default_namespace=default_namespace):
         namespace, account = found.namespace, found.pod.service_account_name
         annotations = sources.service_accounts.get((namespace, account))
-        resolution = resolve_identity(
+        resolution, mutation = resolve_and_mutate(
+            found.pod,
             namespace=namespace,
-            service_account=account,
             annotations=annotations,
             mappings=sources.mappings,
             pod_identities=sources.pod_identities,
             settings=settings,
         )
-        warnings = list(resolution.warnings)
+        warnings = [*resolution.warnings, *mutation.warnings]
         if annotations is None and resolution.identity is None:
             warnings.append(
                 f"serviceaccount {namespace}/{account} is not in the ServiceAccount file; left unchanged"
             )
-        patch: list[Operation] = []
-        if resolution.identity is not None:
-            mutation = mutate(found.pod, resolution.identity, settings)
-            warnings.extend(mutation.warnings)
-            patch = mutation.patch
-            if patch:
-                jsonpatch.apply_patch(found.source, copy.deepcopy(patch), in_place=True)
+        patch = mutation.patch
+        if patch:
+            jsonpatch.apply_patch(found.source, copy.deepcopy(patch), in_place=True)
         results.append(
             PodPatch(
                 document=index,
