@@ -74,8 +74,8 @@ class PodIdentityAssociationsWatch:
         except (OSError, UnicodeDecodeError) as error:
             # The failure's text stands in for the fingerprint: one failure is logged once, not every second.
             if str(error) != self._seen:
-                CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="error").inc()
                 logger.error("%s: cannot be read, keeping the previous associations: %s", self._path, error)
+                CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="error").inc()
             self._seen = str(error)
             return
         self._seen = seen
@@ -87,13 +87,13 @@ class PodIdentityAssociationsWatch:
         try:
             associations = PodIdentityAssociations.parse(text, source=str(self._path))
         except ConfigurationError as error:
-            CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="error").inc()
             logger.error(
                 "keeping the previous %d Pod Identity associations: %s",
                 len(self._sources.pod_identities),
                 error,
             )
+            CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="error").inc()
             return
         self._sources.pod_identities = associations
-        CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="success").inc()
         logger.info("%s: reloaded, %d Pod Identity associations", self._path, len(associations))
+        CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="success").inc()

@@ -90,18 +90,18 @@ class RoleMappingsWatch:
             try:
                 mappings = RoleMappings.parse(config)
             except ConfigurationError as error:
-                CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="error").inc()
                 logger.error(
                     "%s: keeping the previous %d role mappings: %s",
                     self._where,
                     len(self._sources.mappings),
                     error,
                 )
+                CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="error").inc()
                 return
         self._sources.mappings = mappings
         self._applied = config
-        CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="success").inc()
         if config is None:
             logger.info("%s: no %r key or no ConfigMap; no role mappings", self._where, CONFIG_KEY)
         else:
             logger.info("%s: loaded %d role mappings", self._where, len(mappings))
+        CONFIG_RELOADS.labels(source=_METRIC_SOURCE, result="success").inc()
