@@ -15,7 +15,7 @@ from typing import Protocol
 from webhook import metrics
 from webhook.admission_review import AdmissionRequest, decode_review, encode_error, encode_response
 from webhook.errors import BadRequestError, ServiceAccountSourceError
-from webhook.identity import Mode, resolve_identity
+from webhook.identity_memo import IdentityMemo
 from webhook.mappings import RoleMappings
 from webhook.mutation import mutate, pod_is_skipped
 from webhook.pod_identity_associations import PodIdentityAssociations
@@ -26,13 +26,6 @@ log = logging.getLogger("webhook.admission")
 FAILED_OPEN_WARNING = (
     "pod-identity-webhook could not process this pod and admitted it without AWS credentials: {reason}"
 )
-
-
-RESULTS = ("mutated", "unchanged", "bad_request", "failed_open")
-# Children bound once: looking a label set up costs more than the increment itself.
-_REQUESTS = {result: metrics.REQUESTS.labels(result) for result in RESULTS}
-_DURATIONS = {result: metrics.REQUEST_DURATION.labels(result) for result in RESULTS}
-_PODS_MUTATED = {mode.value: metrics.PODS_MUTATED.labels(mode.value) for mode in Mode}
 
 
 class ServiceAccountLookup(Protocol):
@@ -68,6 +61,7 @@ class AdmissionHandler:
         self._settings = settings
         self._service_accounts = service_accounts
         self._configuration = configuration
+        self._identities = IdentityMemo(settings=settings)
 
     async def answer(self, body: bytes) -> Answer:
         started = time.perf_counter()
@@ -75,7 +69,7 @@ class AdmissionHandler:
             api_version, request = decode_review(body)
         except BadRequestError as error:
             log.warning("rejected malformed admission request: %s", error)
-            self._record("bad_request", started)
+            metrics.ADMISSION.answered("bad_request", time.perf_counter() - started)
             return Answer(400, encode_error(str(error)))
         try:
             patch, warnings, result = await self._review(request)
@@ -87,12 +81,10 @@ class AdmissionHandler:
                 "failed_open",
             )
         payload = encode_response(api_version=api_version, uid=request.uid, patch=patch, warnings=warnings)
-        self._record(result, started)
+        metrics.ADMISSION.answered(result, time.perf_counter() - started)
         return Answer(200, payload)
 
-    async def _review(
-        self, request: AdmissionRequest
-    ) -> tuple[list[dict[str, object]] | None, list[str], str]:
+    async def _review(self, request: AdmissionRequest) -> tuple[bytes | None, list[str], str]:
         pod = request.object
         settings = self._settings
         if pod is None or request.operation not in ("", "CREATE") or pod_is_skipped(pod, settings):
@@ -107,27 +99,25 @@ class AdmissionHandler:
                 log.warning("serviceaccount %s/%s: %s; pod admitted unchanged", namespace, name, error)
                 return None, [FAILED_OPEN_WARNING.format(reason=str(error))], "failed_open"
         configuration = self._configuration
-        resolution = resolve_identity(
+        resolution = self._identities.resolve(
             namespace=namespace,
             service_account=name,
             annotations=annotations,
             mappings=configuration.mappings,
             pod_identities=configuration.pod_identities,
-            settings=settings,
         )
-        warnings = list(resolution.warnings)
         if resolution.identity is None:
-            return None, warnings, "unchanged"
+            return None, list(resolution.warnings), "unchanged"
         mutation = mutate(pod, resolution.identity, settings)
-        warnings.extend(mutation.warnings)
+        warnings = [*resolution.warnings, *mutation.warnings]
         if warnings:
             context = {"namespace": namespace, "pod": pod.display_name, "serviceaccount": name}
             for warning in warnings:
                 log.warning("pod %s/%s: %s", namespace, pod.display_name, warning, extra=context)
-        if not mutation.patch:
+        if not mutation.patch_json:
             return None, warnings, "unchanged"
         mode = resolution.identity.mode.value
-        _PODS_MUTATED[mode].inc()
+        metrics.ADMISSION.mutated(mode)
         if log.isEnabledFor(logging.DEBUG):  # the arguments alone cost more than a disabled call saves
             log.debug(
                 "mutated pod %s/%s (serviceaccount %s, %s, %s)%s",
@@ -146,12 +136,7 @@ class AdmissionHandler:
                     "dry_run": bool(request.dryRun),
                 },
             )
-        return mutation.patch, warnings, "mutated"
-
-    @staticmethod
-    def _record(result: str, started: float) -> None:
-        _REQUESTS[result].inc()
-        _DURATIONS[result].observe(time.perf_counter() - started)
+        return mutation.patch_json, warnings, "mutated"
 
 
 def _describe(error: Exception) -> str:

@@ -16,13 +16,13 @@ from webhook.pod_view import Pod
 SUPPORTED_API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 
 
-class GroupVersionKind(msgspec.Struct, frozen=True):
+class GroupVersionKind(msgspec.Struct, frozen=True, gc=False):
     group: str = ""
     version: str = ""
     kind: str = ""
 
 
-class AdmissionRequest(msgspec.Struct, frozen=True):
+class AdmissionRequest(msgspec.Struct, frozen=True, gc=False):
     uid: str = ""
     kind: GroupVersionKind | None = None
     namespace: str | None = None
@@ -31,7 +31,7 @@ class AdmissionRequest(msgspec.Struct, frozen=True):
     object: Pod | None = None
 
 
-class AdmissionReview(msgspec.Struct, frozen=True):
+class AdmissionReview(msgspec.Struct, frozen=True, gc=False):
     apiVersion: str = ""  # noqa: N815
     kind: str = ""
     request: AdmissionRequest | None = None
@@ -68,13 +68,14 @@ def decode_review(body: bytes) -> tuple[str, AdmissionRequest]:
 
 
 def encode_response(
-    *, api_version: str, uid: str, patch: list[dict[str, Any]] | None, warnings: list[str] | tuple[str, ...]
+    *, api_version: str, uid: str, patch: bytes | None, warnings: list[str] | tuple[str, ...]
 ) -> bytes:
-    """An allowing response, with the patch when there is one: this webhook never denies a pod."""
+    """An allowing response, with the patch (a JSON document) when there is one: this webhook never
+    denies a pod."""
     response: dict[str, Any] = {"uid": uid, "allowed": True}
     if patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = _encoder.encode(patch)  # msgspec writes bytes as base64, as the API expects
+        response["patch"] = patch  # msgspec writes bytes as base64, as the API expects
     if warnings:
         response["warnings"] = list(warnings)
     return _encoder.encode({"apiVersion": api_version, "kind": "AdmissionReview", "response": response})

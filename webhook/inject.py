@@ -130,7 +130,7 @@ def resolve_and_mutate(
         pod_identities=pod_identities,
         settings=settings,
     )
-    mutation = mutate(pod, resolution.identity, settings) if resolution.identity else Mutation(patch=[])
+    mutation = mutate(pod, resolution.identity, settings) if resolution.identity else Mutation()
     return resolution, mutation
 
 

@@ -3,12 +3,17 @@
 Operations are granular appends and adds against the JSON the API server sent, never a re-serialised array,
 so fields this code does not model survive. Running it again on its own output yields no operations, which
 makes it safe under `reinvocationPolicy: IfNeeded`. `serve`, `inject` and `explain` all call this module.
+
+The patch comes out as JSON bytes, joined from fragments each identity encodes once: admission sends them
+as they are instead of building a dict per operation for the encoder to turn back into JSON
+(benchmarks/hot_path.md). `Mutation.patch` decodes them for callers that want Python objects.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import itertools
 from typing import Any
 
 import msgspec
@@ -53,10 +58,34 @@ class ContainerOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Mutation(msgspec.Struct, frozen=True, kw_only=True):
-    patch: list[Operation]
+    patch_json: bytes = b""
+    """The RFC 6902 document, or empty when the pod needs nothing."""
     warnings: tuple[str, ...] = ()
     containers: tuple[ContainerOutcome, ...] = ()
     pod_skipped: bool = False
+
+    @property
+    def patch(self) -> list[Operation]:
+        """The operations as Python objects, new on every call so callers may change them."""
+        return _decode_patch(self.patch_json) if self.patch_json else []
+
+
+_encoder = msgspec.json.Encoder()
+_decode_patch = msgspec.json.Decoder(list[Operation]).decode
+_ADD = b'{"op":"add","path":"'
+"""Every operation the engine makes is an add; fragments below continue it after the path's first bytes,
+which are always `/spec/<field>/<index>`: no character there needs escaping in JSON."""
+_NOTHING_SET = (False, False, False)
+
+
+class _EnvPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """The variables one container gets, given which kinds it already sets, as fragments after its path."""
+
+    names: tuple[str, ...]
+    append: tuple[bytes, ...]
+    """One operation per variable, for a container that has an `env` array."""
+    create: bytes
+    """One operation adding the `env` array, for a container without one."""
 
 
 class _Injection(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,9 +98,12 @@ class _Injection(msgspec.Struct, frozen=True, kw_only=True):
     """The mount path without a trailing slash, for comparing with the paths already mounted."""
     file_name: str
     credential_keys: frozenset[str]
-    sts_env: tuple[tuple[str, str], ...]
-    region_env: tuple[tuple[str, str], ...]
-    credential_env: tuple[tuple[str, str], ...]
+    env_plans: dict[tuple[bool, ...], _EnvPlan]
+    """Keyed by which of (STS setting, region, credentials) the container already sets."""
+    mount_append: bytes
+    mount_create: bytes
+    volume: bytes
+    """The token volume, for the identity's own token expiration."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -86,15 +118,45 @@ def _injection(identity: Identity, settings: MutationSettings, windows: bool) ->
         keys, first = IRSA_KEYS, identity.role_arn
     token_path = token_file_path(mount_path=mount_path, file_name=file_name, windows=windows)
     region = settings.aws_default_region
+    kinds = (
+        ((STS_REGIONAL_ENDPOINTS, "regional"),) if identity.regional_sts else (),
+        tuple((key, region) for key in REGION_KEYS) if region else (),
+        tuple(zip(keys, (first, token_path), strict=True)),
+    )
+    mount = _encoder.encode({"name": volume_name, "mountPath": mount_path, "readOnly": True})
     return _Injection(
         volume_name=volume_name,
         mount_path=mount_path,
         mount_path_key=mount_path.rstrip("/"),
         file_name=file_name,
         credential_keys=frozenset(keys),
-        sts_env=((STS_REGIONAL_ENDPOINTS, "regional"),) if identity.regional_sts else (),
-        region_env=tuple((key, region) for key in REGION_KEYS) if region else (),
-        credential_env=tuple(zip(keys, (first, token_path), strict=True)),
+        env_plans={
+            already_set: _env_plan(
+                tuple(
+                    pair for kind, done in zip(kinds, already_set, strict=True) if not done for pair in kind
+                )
+            )
+            for already_set in itertools.product((False, True), repeat=len(kinds))
+        },
+        mount_append=b'/volumeMounts/-","value":' + mount + b"}",
+        mount_create=b'/volumeMounts","value":[' + mount + b"]}",
+        volume=_token_volume(
+            name=volume_name, audience=identity.audience, expiration=identity.token_expiration, path=file_name
+        ),
+    )
+
+
+def _token_volume(*, name: str, audience: str, expiration: int, path: str) -> bytes:
+    source = {"serviceAccountToken": {"audience": audience, "expirationSeconds": expiration, "path": path}}
+    return _encoder.encode({"name": name, "projected": {"sources": [source]}})
+
+
+def _env_plan(additions: tuple[tuple[str, str], ...]) -> _EnvPlan:
+    values = [_encoder.encode({"name": name, "value": value}) for name, value in additions]
+    return _EnvPlan(
+        names=tuple(name for name, _ in additions),
+        append=tuple(b'/env/-","value":' + value + b"}" for value in values),
+        create=b'/env","value":[' + b",".join(values) + b"]}",
     )
 
 
@@ -108,8 +170,8 @@ def is_windows(spec: PodSpec) -> bool:
     """True when the pod can only run on Windows nodes, so the token path must be a Windows path."""
     if spec.os is not None and spec.os.name == WINDOWS:
         return True
-    selector = spec.nodeSelector or {}
-    if any(selector.get(label) == WINDOWS for label in OS_LABELS):
+    selector = spec.nodeSelector
+    if selector and any(selector.get(label) == WINDOWS for label in OS_LABELS):
         return True
     affinity = spec.affinity.nodeAffinity if spec.affinity else None
     required = affinity.requiredDuringSchedulingIgnoredDuringExecution if affinity else None
@@ -139,7 +201,7 @@ def escape_pointer(token: str) -> str:
 def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation:
     """The operations that give `pod` the `identity`, with warnings for what the user should fix."""
     if pod_is_skipped(pod, settings):
-        return Mutation(patch=[], pod_skipped=True)
+        return Mutation(pod_skipped=True)
     spec = pod.pod_spec
     keys = settings.keys
     annotations = pod.meta.annotations or {}
@@ -161,14 +223,14 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
 
     skip_list = annotations.get(keys.skip_containers)
     skipped_names = parse_name_list(skip_list) if skip_list else frozenset()
-    patch: list[Operation] = []
+    patch: list[bytes] = []
     outcomes: list[ContainerOutcome] = []
     volume_needed = False
-    for field, init in (("initContainers", True), ("containers", False)):
-        for index, container in enumerate(getattr(spec, field) or ()):
+    for field, init in ((b"initContainers", True), (b"containers", False)):
+        for index, container in enumerate((spec.initContainers if init else spec.containers) or ()):
             outcome = _mutate_container(
                 container,
-                path=f"/spec/{field}/{index}",
+                path=_ADD + b"/spec/%b/%d" % (field, index),
                 init=init,
                 skipped=container.name in skipped_names,
                 injection=injection,
@@ -183,59 +245,56 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
             volume_needed = volume_needed or outcome.mount in (MountOutcome.ADDED, MountOutcome.EXISTS)
 
     if volume_needed and not any(volume.name == volume_name for volume in spec.volumes or ()):
-        volume = {
-            "name": volume_name,
-            "projected": {
-                "sources": [
-                    {
-                        "serviceAccountToken": {
-                            "audience": identity.audience,
-                            "expirationSeconds": expiration,
-                            "path": injection.file_name,
-                        }
-                    }
-                ]
-            },
-        }
-        _append(patch, parent="/spec/volumes", present=spec.volumes is not None, value=volume)
+        volume = (
+            injection.volume
+            if expiration == identity.token_expiration
+            else _token_volume(
+                name=volume_name, audience=identity.audience, expiration=expiration, path=injection.file_name
+            )
+        )
+        if spec.volumes is None:
+            patch.append(b'{"op":"add","path":"/spec/volumes","value":[' + volume + b"]}")
+        else:
+            patch.append(b'{"op":"add","path":"/spec/volumes/-","value":' + volume + b"}")
 
     if patch and identity.mode is Mode.POD_IDENTITY:
         _add_pod_identity_label(pod, settings=settings, patch=patch)
-    return Mutation(patch=patch, warnings=tuple(warnings), containers=tuple(outcomes))
+    return Mutation(
+        patch_json=b"[" + b",".join(patch) + b"]" if patch else b"",
+        warnings=tuple(warnings),
+        containers=tuple(outcomes),
+    )
 
 
 def _mutate_container(
     container: Container,
     *,
-    path: str,
+    path: bytes,
     init: bool,
     skipped: bool,
     injection: _Injection,
-    patch: list[Operation],
+    patch: list[bytes],
 ) -> ContainerOutcome:
+    """`path` is the start of an operation on this container, up to its JSON Pointer."""
     if skipped:
         return ContainerOutcome(name=container.name, init=init, skipped=Skip.SKIP_CONTAINERS)
     if container.env:
         present = {variable.name for variable in container.env}
-        credentials_set = not injection.credential_keys.isdisjoint(present)
-        region_set = not _REGION_KEY_SET.isdisjoint(present)
-        sts_set = STS_REGIONAL_ENDPOINTS in present
-        if credentials_set and region_set and sts_set:
+        state = (
+            STS_REGIONAL_ENDPOINTS in present,
+            not _REGION_KEY_SET.isdisjoint(present),
+            not injection.credential_keys.isdisjoint(present),
+        )
+        if all(state):
             return ContainerOutcome(name=container.name, init=init, skipped=Skip.ALREADY_CONFIGURED)
-        additions = [
-            *(() if sts_set else injection.sts_env),
-            *(() if region_set else injection.region_env),
-            *(() if credentials_set else injection.credential_env),
-        ]
+        plan = injection.env_plans[state]
     else:
-        additions = [*injection.sts_env, *injection.region_env, *injection.credential_env]
-    if additions:
-        values = [{"name": name, "value": value} for name, value in additions]
+        plan = injection.env_plans[_NOTHING_SET]
+    if plan.names:
         if container.env is None:
-            patch.append({"op": "add", "path": f"{path}/env", "value": values})
+            patch.append(path + plan.create)
         else:
-            element = f"{path}/env/-"
-            patch.extend({"op": "add", "path": element, "value": value} for value in values)
+            patch.extend([path + operation for operation in plan.append])
 
     mount = MountOutcome.ADDED
     for existing in container.volumeMounts or ():
@@ -245,26 +304,22 @@ def _mutate_container(
         if existing.mountPath.rstrip("/") == injection.mount_path_key:
             mount = MountOutcome.PATH_CONFLICT
     if mount is MountOutcome.ADDED:
-        value = {"name": injection.volume_name, "mountPath": injection.mount_path, "readOnly": True}
-        _append(patch, parent=f"{path}/volumeMounts", present=container.volumeMounts is not None, value=value)
-    return ContainerOutcome(
-        name=container.name, init=init, added_env=tuple(name for name, _ in additions), mount=mount
-    )
+        patch.append(
+            path + (injection.mount_create if container.volumeMounts is None else injection.mount_append)
+        )
+    return ContainerOutcome(name=container.name, init=init, added_env=plan.names, mount=mount)
 
 
-def _append(patch: list[Operation], *, parent: str, present: bool, value: Any) -> None:
-    """Append to an array, creating it when the pod does not have it yet."""
-    if present:
-        patch.append({"op": "add", "path": f"{parent}/-", "value": value})
-    else:
-        patch.append({"op": "add", "path": parent, "value": [value]})
+def _add(patch: list[bytes], *, path: str, value: Any) -> None:
+    """An operation the engine makes at most once per pod, so encoded on the spot."""
+    patch.append(_encoder.encode({"op": "add", "path": path, "value": value}))
 
 
-def _add_pod_identity_label(pod: Pod, *, settings: MutationSettings, patch: list[Operation]) -> None:
+def _add_pod_identity_label(pod: Pod, *, settings: MutationSettings, patch: list[bytes]) -> None:
     key = settings.keys.pod_identity
     if pod.metadata is None:
-        patch.append({"op": "add", "path": "/metadata", "value": {"labels": {key: "enabled"}}})
+        _add(patch, path="/metadata", value={"labels": {key: "enabled"}})
     elif pod.metadata.labels is None:
-        patch.append({"op": "add", "path": "/metadata/labels", "value": {key: "enabled"}})
+        _add(patch, path="/metadata/labels", value={key: "enabled"})
     elif pod.metadata.labels.get(key) != "enabled":
-        patch.append({"op": "add", "path": f"/metadata/labels/{escape_pointer(key)}", "value": "enabled"})
+        _add(patch, path=f"/metadata/labels/{escape_pointer(key)}", value="enabled")

