@@ -34,7 +34,7 @@ class Plan:
 
 
 FULL = Plan(
-    runs=3,
+    runs=5,
     rates=(200, 1000, 3000),
     open_loop_seconds=15.0,
     warmup_seconds=2.0,

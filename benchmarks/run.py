@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="seconds-long run at tiny rates, figures meaningless"
     )
-    parser.add_argument("--runs", type=int, help="runs of each server (default: 3, smoke: 1)")
+    parser.add_argument("--runs", type=int, help="runs of each server (default: 5, smoke: 1)")
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
     if args.runs:
