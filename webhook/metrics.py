@@ -14,6 +14,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from webhook.identity import Mode
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
@@ -26,14 +28,14 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 
 RESULTS = ("mutated", "unchanged", "bad_request", "failed_open")
-MODES = ("irsa", "pod-identity")
+MODES = tuple(mode.value for mode in Mode)
 
 
 class AdmissionMetrics(Collector):
     """Requests, their latency and the pods mutated, counted as plain integers and exported at scrape time.
 
     prometheus_client's Counter and Histogram take a lock on every update; on the admission path that cost
-    more than the counting itself (docs/performance.md). Only the event loop's thread counts here, and a
+    more than the counting itself (benchmarks/hot_path.md). Only the event loop's thread counts here, and a
     scrape copies what it reads, so no lock is needed.
     """
 
