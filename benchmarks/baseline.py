@@ -6,6 +6,10 @@ answer to it, recorded beforehand), chosen by the request path, so both send the
 
 Run: `python -m benchmarks.baseline --tls-cert C --tls-key K --port P --responses DIR`, where DIR holds
 `<input>.json` files; the app answers `POST /<input>` with that file and `GET /readyz` with 200.
+
+With `--decode` it is the **parse floor** instead: before answering it decodes the review with the webhook's
+own decoder (`webhook.admission_review.decode_review`). No correct webhook can answer without reading the
+review, so the floor is the least any of them can cost on this stack.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import server_settings
+from webhook.admission_review import decode_review
 
 Message = dict[str, Any]
 Scope = dict[str, Any]
@@ -26,7 +31,7 @@ _READY = b'{"status":"ok"}'
 
 
 class ConstantReviewApp:
-    def __init__(self, responses: dict[str, bytes]) -> None:
+    def __init__(self, responses: dict[str, bytes], *, decode: Callable[[bytes], object] | None) -> None:
         self._responses = {
             f"/{name}": (
                 [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
@@ -35,12 +40,15 @@ class ConstantReviewApp:
             for name, body in responses.items()
         }
         self._ready = ([(b"content-type", b"application/json"), (b"content-length", b"15")], _READY)
+        self._decode = decode
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         headers, body = self._responses.get(scope["path"], self._ready)
-        await _read_body(receive)
+        review = await _read_body(receive)
+        if self._decode is not None and review:
+            self._decode(review)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -62,10 +70,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--bind-address", default="127.0.0.1")
     parser.add_argument("--responses", type=Path, required=True, help="directory of <input>.json answers")
+    parser.add_argument("--decode", action="store_true", help="decode each review first: the parse floor")
     args = parser.parse_args()
     responses = {path.stem: path.read_bytes() for path in sorted(args.responses.glob("*.json"))}
     server_settings.serve(
-        ConstantReviewApp(responses),
+        ConstantReviewApp(responses, decode=decode_review if args.decode else None),
         host=args.bind_address,
         port=args.port,
         tls_cert=args.tls_cert,

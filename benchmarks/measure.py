@@ -135,18 +135,7 @@ def measure(server: Server, *, plan: Plan, setup: Setup, run: int) -> Sample:
         busy_before = busy_seconds(SERVER_CPU)
         server_before = process.cpu_seconds()
         open_loop_results, open_loop_cpu = _open_loops(server, process, plan=plan, setup=setup)
-        saturation: dict[str, wrk.WrkResult] = {}
-        saturation_cpu: dict[str, float] = {}
-        saturation_busy: dict[str, float] = {}
-        rss_under_load = 0
-        for name in NAMES:
-            before = process.cpu_seconds()
-            saturation[name] = _wrk(server, setup, name, connections=plan.saturation_connections, plan=plan)
-            spent = process.cpu_seconds() - before
-            saturation_cpu[name] = spent / max(saturation[name].requests, 1)
-            saturation_busy[name] = spent / saturation[name].duration
-            if name == TYPICAL:
-                rss_under_load = process.peak_rss_bytes()
+        saturation = _saturate(server, process, plan=plan, setup=setup)
         others = busy_seconds(SERVER_CPU) - busy_before - (process.cpu_seconds() - server_before)
         interference = max(others, 0.0) / (time.monotonic() - started)
         validation = Validation(
@@ -158,18 +147,52 @@ def measure(server: Server, *, plan: Plan, setup: Setup, run: int) -> Sample:
         return Sample(
             ready_after=process.ready_after,
             rss_idle=rss_idle,
-            rss_under_load=rss_under_load,
+            rss_under_load=saturation.rss_after_typical,
             rss_peak=process.peak_rss_bytes(),
             open_loop=open_loop_results,
             open_loop_cpu=open_loop_cpu,
-            saturation=saturation,
-            saturation_cpu=saturation_cpu,
-            saturation_busy=saturation_busy,
+            saturation=saturation.results,
+            saturation_cpu=saturation.cpu,
+            saturation_busy=saturation.busy,
             validation=validation,
             interference=interference,
         )
     finally:
         process.stop()
+
+
+def measure_cpu(server: Server, *, plan: Plan, setup: Setup, run: int) -> dict[str, float]:
+    """Only the CPU seconds per admission of each review at saturation: all the parse floor is measured for."""
+    process = start(server, setup, cpu=SERVER_CPU, label=str(run))
+    try:
+        return _saturate(server, process, plan=plan, setup=setup).cpu
+    finally:
+        process.stop()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Saturation:
+    results: dict[str, wrk.WrkResult]
+    cpu: dict[str, float]
+    busy: dict[str, float]
+    rss_after_typical: int
+
+
+def _saturate(server: Server, process: ServerProcess, *, plan: Plan, setup: Setup) -> _Saturation:
+    """wrk on each review in turn, with the server's CPU seconds per admission and per second of it."""
+    results: dict[str, wrk.WrkResult] = {}
+    cpu: dict[str, float] = {}
+    busy: dict[str, float] = {}
+    rss_after_typical = 0
+    for name in NAMES:
+        before = process.cpu_seconds()
+        results[name] = _wrk(server, setup, name, connections=plan.saturation_connections, plan=plan)
+        spent = process.cpu_seconds() - before
+        cpu[name] = spent / max(results[name].requests, 1)
+        busy[name] = spent / results[name].duration
+        if name == TYPICAL:
+            rss_after_typical = process.peak_rss_bytes()
+    return _Saturation(results=results, cpu=cpu, busy=busy, rss_after_typical=rss_after_typical)
 
 
 def _open_loops(

@@ -25,6 +25,8 @@ class Results:
     patch_operations: dict[str, int]
     baseline: list[Sample]
     ours: list[Sample]
+    parse_floor_cpu: list[dict[str, float]]
+    """Per run, the parse floor's CPU seconds per admission of each review at saturation."""
     verdicts: list[Verdict]
     cache: CacheFigure | None
     seconds: float
@@ -50,6 +52,7 @@ def render(results: Results) -> str:
         _inputs(results),
         _targets(results.verdicts),
         _figures(results),
+        _parse_floor(results),
         _generator_check(results),
         _cache(results.cache),
         _method(results.plan),
@@ -180,6 +183,34 @@ def _failed(rate: int) -> Callable[[Sample], float]:
     return lambda sample: sample.open_loop[rate].failed
 
 
+def _parse_floor(results: Results) -> str:
+    lines = [
+        "## What reading a review costs",
+        "",
+        "The **parse floor** is the baseline app that also decodes each review with the webhook's own decoder",
+        "before answering: no correct webhook can do less. CPU per admission at saturation, measured in the",
+        "same runs; ratios are per run.",
+        "",
+        "| review | baseline (µs) | parse floor (µs) | pod-identity-webhook (µs) | floor ÷ baseline | "
+        "ours ÷ baseline | ours ÷ floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in NAMES:
+        baseline = [sample.saturation_cpu[name] for sample in results.baseline]
+        ours = [sample.saturation_cpu[name] for sample in results.ours]
+        floor = [run[name] for run in results.parse_floor_cpu]
+        cells = [
+            _spread(Spread.of(baseline), "µs"),
+            _spread(Spread.of(floor), "µs"),
+            _spread(Spread.of(ours), "µs"),
+            _spread(Spread.ratios(floor, baseline), "x"),
+            _spread(Spread.ratios(ours, baseline), "x"),
+            _spread(Spread.ratios(ours, floor), "x"),
+        ]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return "\n".join([*lines, ""])
+
+
 def _generator_check(results: Results) -> str:
     lines = [
         "## Load generator check",
@@ -250,6 +281,8 @@ def _method(plan: Plan) -> str:
             f"mean lookup at the full count is at most {LOOKUP_GROWTH:g}x the mean at 1,000 (a scan would be "
             "100x; cache misses in a 100x larger table explain up to ~2x).",
             "- Ready: from spawning the process to its first `200` from `GET /readyz` (polled every 5 ms).",
+            "- Parse floor: `python -m benchmarks.baseline --decode`, started after each pair of runs and "
+            "measured with the same wrk saturation phase only.",
             "",
         ]
     )

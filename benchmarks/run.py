@@ -34,6 +34,7 @@ from benchmarks.measure import (
     Server,
     Setup,
     measure,
+    measure_cpu,
     start,
 )
 from benchmarks.report import Results, render
@@ -89,11 +90,15 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
         ours = _webhook_server(tls=tls, service_accounts=inputs.service_accounts)
         responses = _record_responses(ours, setup)
         baseline = _baseline_server(tls=tls, responses=responses, directory=work / "responses")
+        floor = _parse_floor_server(baseline)
         samples: dict[str, list[Sample]] = {ours.name: [], baseline.name: []}
+        floor_cpu: list[dict[str, float]] = []
         for run in range(plan.runs):
             for server in (baseline, ours) if run % 2 == 0 else (ours, baseline):
                 wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
                 samples[server.name].append(measure(server, plan=plan, setup=setup, run=run))
+            wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
+            floor_cpu.append(measure_cpu(floor, plan=plan, setup=setup, run=run))
         cache = cache_memory.measure(smoke=smoke)
         results = Results(
             plan=plan,
@@ -103,6 +108,7 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
             patch_operations={name: _patch_operations(answer) for name, answer in responses.items()},
             baseline=samples[baseline.name],
             ours=samples[ours.name],
+            parse_floor_cpu=floor_cpu,
             verdicts=judge(ours=samples[ours.name], baseline=samples[baseline.name], cache=cache),
             cache=cache,
             seconds=time.perf_counter() - started,
@@ -133,6 +139,11 @@ def _baseline_server(*, tls: Path, responses: dict[str, bytes], directory: Path)
         "--port", str(port), "--bind-address", HOST, "--responses", str(directory),
     ]  # fmt: skip
     return Server(name="baseline", command=command, port=port, paths={name: f"/{name}" for name in NAMES})
+
+
+def _parse_floor_server(baseline: Server) -> Server:
+    """The baseline that also decodes each review: what reading a review costs any webhook on this stack."""
+    return replace(baseline, name="parse-floor", command=[*baseline.command, "--decode"])
 
 
 def _certificates(directory: Path) -> Path:

@@ -17,6 +17,7 @@ SECTIONS = (
     "## Inputs",
     "## Targets (issue 5)",
     "## Figures",
+    "## What reading a review costs",
     "## Load generator check",
     "## ServiceAccount cache",
     "## Method",
@@ -77,3 +78,10 @@ def test_every_target_gets_a_verdict(smoke: tuple[str, str]) -> None:
 
 def test_no_request_failed(smoke: tuple[str, str]) -> None:
     assert "Failed, non-200 or unanswered requests across all runs: 0." in smoke[1]
+
+
+def test_parse_floor_is_measured_for_every_review(smoke: tuple[str, str]) -> None:
+    rows = table_rows(smoke[1], "## What reading a review costs")
+
+    assert [row[0] for row in rows] == list(NAMES)
+    assert all(cell != "n/a" for row in rows for cell in row[1:])
