@@ -74,8 +74,18 @@ _encoder = msgspec.json.Encoder()
 _decode_patch = msgspec.json.Decoder(list[Operation]).decode
 _ADD = b'{"op":"add","path":"'
 """Every operation the engine makes is an add; fragments below continue it after the path's first bytes,
-which are always `/spec/<field>/<index>`: no character there needs escaping in JSON."""
+which are always `/spec` or `/spec/<field>/<index>`: no character there needs escaping in JSON."""
 _NOTHING_SET = (False, False, False)
+
+
+def _append_to(array: bytes, value: bytes) -> bytes:
+    """The rest of an operation appending the encoded `value` to `array` under the path before it."""
+    return b"/" + array + b'/-","value":' + value + b"}"
+
+
+def _create(array: bytes, values: bytes) -> bytes:
+    """The rest of an operation adding `array`, holding the encoded, comma-separated `values`."""
+    return b"/" + array + b'","value":[' + values + b"]}"
 
 
 class _EnvPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,8 +148,8 @@ def _injection(identity: Identity, settings: MutationSettings, windows: bool) ->
             )
             for already_set in itertools.product((False, True), repeat=len(kinds))
         },
-        mount_append=b'/volumeMounts/-","value":' + mount + b"}",
-        mount_create=b'/volumeMounts","value":[' + mount + b"]}",
+        mount_append=_append_to(b"volumeMounts", mount),
+        mount_create=_create(b"volumeMounts", mount),
         volume=_token_volume(
             name=volume_name, audience=identity.audience, expiration=identity.token_expiration, path=file_name
         ),
@@ -155,8 +165,8 @@ def _env_plan(additions: tuple[tuple[str, str], ...]) -> _EnvPlan:
     values = [_encoder.encode({"name": name, "value": value}) for name, value in additions]
     return _EnvPlan(
         names=tuple(name for name, _ in additions),
-        append=tuple(b'/env/-","value":' + value + b"}" for value in values),
-        create=b'/env","value":[' + b",".join(values) + b"]}",
+        append=tuple(_append_to(b"env", value) for value in values),
+        create=_create(b"env", b",".join(values)),
     )
 
 
@@ -252,10 +262,8 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
                 name=volume_name, audience=identity.audience, expiration=expiration, path=injection.file_name
             )
         )
-        if spec.volumes is None:
-            patch.append(b'{"op":"add","path":"/spec/volumes","value":[' + volume + b"]}")
-        else:
-            patch.append(b'{"op":"add","path":"/spec/volumes/-","value":' + volume + b"}")
+        rest = _create(b"volumes", volume) if spec.volumes is None else _append_to(b"volumes", volume)
+        patch.append(_ADD + b"/spec" + rest)
 
     if patch and identity.mode is Mode.POD_IDENTITY:
         _add_pod_identity_label(pod, settings=settings, patch=patch)
