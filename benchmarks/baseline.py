@@ -10,6 +10,9 @@ Run: `python -m benchmarks.baseline --tls-cert C --tls-key K --port P --response
 With `--decode` it is the **parse floor** instead: before answering it decodes the review with the webhook's
 own decoder (`webhook.admission_review.decode_review`). No correct webhook can answer without reading the
 review, so the floor is the least any of them can cost on this stack.
+
+With `--spin-us N` it busy-waits N µs per request before answering (`benchmarks.handler_budget`): what a
+handler's time costs the server, whatever the handler does.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import server_settings
+from benchmarks.handler_budget import spinner
 from webhook.admission_review import decode_review
 
 Message = dict[str, Any]
@@ -31,7 +35,7 @@ _READY = b'{"status":"ok"}'
 
 
 class ConstantReviewApp:
-    def __init__(self, responses: dict[str, bytes], *, decode: Callable[[bytes], object] | None) -> None:
+    def __init__(self, responses: dict[str, bytes], *, work: Callable[[bytes], object] | None) -> None:
         self._responses = {
             f"/{name}": (
                 [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
@@ -40,15 +44,16 @@ class ConstantReviewApp:
             for name, body in responses.items()
         }
         self._ready = ([(b"content-type", b"application/json"), (b"content-length", b"15")], _READY)
-        self._decode = decode
+        self._work = work
+        """What the app does with each review before answering, if anything."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         headers, body = self._responses.get(scope["path"], self._ready)
         review = await _read_body(receive)
-        if self._decode is not None and review:
-            self._decode(review)
+        if self._work is not None and review:
+            self._work(review)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -63,6 +68,12 @@ async def _read_body(receive: Receive) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def _work(*, decode: bool, spin_us: float | None) -> Callable[[bytes], object] | None:
+    if decode:
+        return decode_review
+    return spinner(spin_us) if spin_us is not None else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.baseline", description=__doc__)
     parser.add_argument("--tls-cert", type=Path, required=True)
@@ -70,11 +81,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--bind-address", default="127.0.0.1")
     parser.add_argument("--responses", type=Path, required=True, help="directory of <input>.json answers")
-    parser.add_argument("--decode", action="store_true", help="decode each review first: the parse floor")
+    work = parser.add_mutually_exclusive_group()
+    work.add_argument("--decode", action="store_true", help="decode each review first: the parse floor")
+    work.add_argument("--spin-us", type=float, metavar="N", help="busy-wait N µs per review first")
     args = parser.parse_args()
     responses = {path.stem: path.read_bytes() for path in sorted(args.responses.glob("*.json"))}
     server_settings.serve(
-        ConstantReviewApp(responses, decode=decode_review if args.decode else None),
+        ConstantReviewApp(responses, work=_work(decode=args.decode, spin_us=args.spin_us)),
         host=args.bind_address,
         port=args.port,
         tls_cert=args.tls_cert,

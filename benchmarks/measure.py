@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,11 +162,14 @@ def measure(server: Server, *, plan: Plan, setup: Setup, run: int) -> Sample:
         process.stop()
 
 
-def measure_cpu(server: Server, *, plan: Plan, setup: Setup, run: int) -> dict[str, float]:
-    """Only the CPU seconds per admission of each review at saturation: all the parse floor is measured for."""
+def measure_cpu(
+    server: Server, *, plan: Plan, setup: Setup, run: int, names: Sequence[str] = NAMES
+) -> dict[str, float]:
+    """Only the CPU seconds per admission of each review at saturation: all the parse floor and the
+    handler budget are measured for."""
     process = start(server, setup, cpu=SERVER_CPU, label=str(run))
     try:
-        return _saturate(server, process, plan=plan, setup=setup).cpu
+        return _saturate(server, process, plan=plan, setup=setup, names=names).cpu
     finally:
         process.stop()
 
@@ -178,13 +182,15 @@ class _Saturation:
     rss_after_typical: int
 
 
-def _saturate(server: Server, process: ServerProcess, *, plan: Plan, setup: Setup) -> _Saturation:
+def _saturate(
+    server: Server, process: ServerProcess, *, plan: Plan, setup: Setup, names: Sequence[str] = NAMES
+) -> _Saturation:
     """wrk on each review in turn, with the server's CPU seconds per admission and per second of it."""
     results: dict[str, wrk.WrkResult] = {}
     cpu: dict[str, float] = {}
     busy: dict[str, float] = {}
     rss_after_typical = 0
-    for name in NAMES:
+    for name in names:
         before = process.cpu_seconds()
         results[name] = _wrk(server, setup, name, connections=plan.saturation_connections, plan=plan)
         spent = process.cpu_seconds() - before

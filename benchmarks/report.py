@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.inputs import DESCRIPTIONS, NAMES
+from benchmarks.handler_budget import handler_budget
+from benchmarks.inputs import DESCRIPTIONS, NAMES, TYPICAL
 from benchmarks.measure import Plan, Sample
 from benchmarks.summary import Spread
-from benchmarks.targets import LOOKUP_GROWTH, MB, CacheFigure, Verdict
+from benchmarks.targets import CPU_TARGET, LOOKUP_GROWTH, MB, CacheFigure, Verdict
 
 HOT_PATH_NOTES = Path(__file__).with_name("hot_path.md")
 
@@ -27,6 +28,10 @@ class Results:
     ours: list[Sample]
     parse_floor_cpu: list[dict[str, float]]
     """Per run, the parse floor's CPU seconds per admission of each review at saturation."""
+    spin_cpu: list[dict[float, float]]
+    """Per run, the CPU seconds per admission of the typical review for each busy-wait time (µs)."""
+    decoding_seconds: float
+    """The webhook's decoder on the typical review, in a tight loop in the benchmark's own process."""
     verdicts: list[Verdict]
     cache: CacheFigure | None
     seconds: float
@@ -53,6 +58,7 @@ def render(results: Results) -> str:
         _targets(results.verdicts),
         _figures(results),
         _parse_floor(results),
+        _handler_budget(results),
         _generator_check(results),
         _cache(results.cache),
         _method(results.plan),
@@ -211,6 +217,51 @@ def _parse_floor(results: Results) -> str:
     return "\n".join([*lines, ""])
 
 
+def _handler_budget(results: Results) -> str:
+    baseline = [sample.saturation_cpu[TYPICAL] for sample in results.baseline]
+    floor = [run[TYPICAL] for run in results.parse_floor_cpu]
+    lines = [
+        "## What the CPU target leaves for the handler",
+        "",
+        "The baseline app again, with a handler that only busy-waits before answering (no allocation, no data",
+        "touched): what each microsecond a handler spends costs the server at saturation, typical review.",
+        "",
+        "| handler | CPU per admission (µs) | ratio to baseline | server µs per µs of handler |",
+        "|---|---:|---:|---:|",
+        f"| none (the baseline) | {_spread(Spread.of(baseline), 'µs')} | 1.00 | |",
+    ]
+    for spin in sorted({spin for run in results.spin_cpu for spin in run}):
+        spun = [run.get(spin, math.nan) for run in results.spin_cpu]
+        added = [(cpu - base) * 1e6 / spin for cpu, base in zip(spun, baseline, strict=True)]
+        lines.append(
+            f"| busy-waits {spin:g} µs | {_spread(Spread.of(spun), 'µs')} | "
+            f"{_spread(Spread.ratios(spun, baseline), 'x')} | {_spread(Spread.of(added), 'x')} |"
+        )
+    lines.append(
+        f"| decodes the review (parse floor) | {_spread(Spread.of(floor), 'µs')} | "
+        f"{_spread(Spread.ratios(floor, baseline), 'x')} | |"
+    )
+    budget = Spread.of(
+        [
+            handler_budget(baseline=base, spun=run, ratio=CPU_TARGET)
+            for base, run in zip(baseline, results.spin_cpu, strict=True)
+        ]
+    )
+    decoding = f"{results.decoding_seconds * 1e6:.1f} µs"
+    if budget.runs:
+        verdict = (
+            f"CPU ≤ {CPU_TARGET:g}x the baseline leaves a handler **{_spread(budget, '')} µs** of time, "
+            f"all in (interpolated per run). The webhook's decoder alone takes {decoding} on the typical "
+            "review in a tight loop on this machine."
+        )
+    else:
+        verdict = (
+            "The runs were too noisy to place the budget: CPU did not rise with the busy-wait. The webhook's "
+            f"decoder alone takes {decoding} on the typical review in a tight loop."
+        )
+    return "\n".join([*lines, "", verdict, ""])
+
+
 def _generator_check(results: Results) -> str:
     lines = [
         "## Load generator check",
@@ -283,6 +334,9 @@ def _method(plan: Plan) -> str:
             "- Ready: from spawning the process to its first `200` from `GET /readyz` (polled every 5 ms).",
             "- Parse floor: `python -m benchmarks.baseline --decode`, started after each pair of runs and "
             "measured with the same wrk saturation phase only.",
+            "- Handler budget: `python -m benchmarks.baseline --spin-us N` for each busy-wait time, started "
+            "after the parse floor, typical review only, same saturation phase. The budget is where the "
+            "line through (0, baseline) and the busy-wait points crosses the CPU target, per run.",
             "",
         ]
     )

@@ -21,7 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import cache_memory, machine, wrk
-from benchmarks.inputs import AWS_REGION, NAMES, NO_ROLE, write_inputs
+from benchmarks.handler_budget import SPIN_LADDER_US, decoding_time
+from benchmarks.inputs import AWS_REGION, NAMES, NO_ROLE, TYPICAL, write_inputs
 from benchmarks.interference import wait_for_quiet
 from benchmarks.measure import (
     FULL,
@@ -91,14 +92,21 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
         responses = _record_responses(ours, setup)
         baseline = _baseline_server(tls=tls, responses=responses, directory=work / "responses")
         floor = _parse_floor_server(baseline)
+        spinners = {spin: _spinning_server(baseline, microseconds=spin) for spin in SPIN_LADDER_US}
         samples: dict[str, list[Sample]] = {ours.name: [], baseline.name: []}
         floor_cpu: list[dict[str, float]] = []
+        spin_cpu: list[dict[float, float]] = []
         for run in range(plan.runs):
             for server in (baseline, ours) if run % 2 == 0 else (ours, baseline):
                 wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
                 samples[server.name].append(measure(server, plan=plan, setup=setup, run=run))
             wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
             floor_cpu.append(measure_cpu(floor, plan=plan, setup=setup, run=run))
+            spin_cpu.append({})
+            for spin, server in spinners.items():
+                wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
+                cpu = measure_cpu(server, plan=plan, setup=setup, run=run, names=(TYPICAL,))
+                spin_cpu[-1][spin] = cpu[TYPICAL]
         cache = cache_memory.measure(smoke=smoke)
         results = Results(
             plan=plan,
@@ -109,6 +117,8 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
             baseline=samples[baseline.name],
             ours=samples[ours.name],
             parse_floor_cpu=floor_cpu,
+            spin_cpu=spin_cpu,
+            decoding_seconds=decoding_time(inputs.bodies[TYPICAL].read_bytes()),
             verdicts=judge(ours=samples[ours.name], baseline=samples[baseline.name], cache=cache),
             cache=cache,
             seconds=time.perf_counter() - started,
@@ -144,6 +154,15 @@ def _baseline_server(*, tls: Path, responses: dict[str, bytes], directory: Path)
 def _parse_floor_server(baseline: Server) -> Server:
     """The baseline that also decodes each review: what reading a review costs any webhook on this stack."""
     return replace(baseline, name="parse-floor", command=[*baseline.command, "--decode"])
+
+
+def _spinning_server(baseline: Server, *, microseconds: float) -> Server:
+    """The baseline that busy-waits before answering: what each microsecond of a handler costs the server."""
+    return replace(
+        baseline,
+        name=f"spin-{microseconds:g}us",
+        command=[*baseline.command, "--spin-us", f"{microseconds:g}"],
+    )
 
 
 def _certificates(directory: Path) -> Path:

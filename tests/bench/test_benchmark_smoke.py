@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.handler_budget import SPIN_LADDER_US
 from benchmarks.inputs import NAMES
 
 SECTIONS = (
@@ -18,6 +19,7 @@ SECTIONS = (
     "## Targets (issue 5)",
     "## Figures",
     "## What reading a review costs",
+    "## What the CPU target leaves for the handler",
     "## Load generator check",
     "## ServiceAccount cache",
     "## Method",
@@ -85,3 +87,16 @@ def test_parse_floor_is_measured_for_every_review(smoke: tuple[str, str]) -> Non
 
     assert [row[0] for row in rows] == list(NAMES)
     assert all(cell != "n/a" for row in rows for cell in row[1:])
+
+
+def test_handler_budget_is_measured_for_every_busy_wait(smoke: tuple[str, str]) -> None:
+    heading = "## What the CPU target leaves for the handler"
+    rows = table_rows(smoke[1], heading)
+
+    assert [row[0] for row in rows] == [
+        "none (the baseline)",
+        *(f"busy-waits {spin:g} µs" for spin in SPIN_LADDER_US),
+        "decodes the review (parse floor)",
+    ]
+    assert all(cell != "n/a" for row in rows for cell in row[1:3])
+    assert "decoder alone takes" in smoke[1].split(heading, 1)[1].split("\n## ", 1)[0]
