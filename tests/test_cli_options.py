@@ -30,7 +30,7 @@ def test_command_line_beats_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     [
         ("POD_IDENTITY_WEBHOOK_PORT", "https", "POD_IDENTITY_WEBHOOK_PORT='https'"),
         ("POD_IDENTITY_WEBHOOK_LOG_FORMAT", "xml", "choose from json, text"),
-        ("POD_IDENTITY_WEBHOOK_TOKEN_EXPIRATION", "60", "expected seconds from 600"),
+        ("POD_IDENTITY_WEBHOOK_TOKEN_EXPIRATION", "1h", "expected a whole number of seconds"),
     ],
 )
 def test_bad_environment_variable_is_a_one_line_error(
@@ -52,17 +52,42 @@ def test_bad_environment_variable_is_a_one_line_error(
 @pytest.mark.parametrize(
     "arguments",
     [
-        ["--token-expiration", "599"],
-        ["--token-expiration", str(2**32 + 1)],
+        ["--token-expiration", "1h"],
         ["--port", "0"],
         ["--metrics-port", "70000"],
         ["--api-fallback-timeout", "-1"],
         ["--max-request-bytes", "0"],
     ],
 )
-def test_out_of_range_flag_is_refused(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_out_of_range_or_malformed_flag_is_refused(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["serve", *arguments])
 
     assert exit_info.value.code == 2
     assert arguments[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("given", "used", "warning"),
+    [
+        pytest.param("300", 600, "below the API server's minimum; using 600s", id="below-minimum"),
+        pytest.param(str(2**32 + 1), 2**32, "above the API server's maximum", id="above-maximum"),
+        pytest.param("600", 600, None, id="exactly-minimum"),
+        pytest.param("3600", 3600, None, id="in-range"),
+    ],
+)
+def test_token_expiration_flag_is_clamped_like_the_reference(
+    given: str, used: int, warning: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    args = build_parser().parse_args(["inject", "-f", "-", "--token-expiration", given])
+
+    assert mutation_settings_from(args).token_expiration == used
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    if warning is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
+        assert warnings[0].startswith("--token-expiration: ")
+        assert warning in warnings[0]

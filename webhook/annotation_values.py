@@ -10,16 +10,23 @@ from webhook.settings import MAX_TOKEN_EXPIRATION, MIN_TOKEN_EXPIRATION
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+"""What the reference's `strconv.ParseInt(value, 10, 64)` reads: no `1_000`, no digits of other scripts."""
+
+
 def parse_token_expiration(value: str, *, where: str) -> tuple[int | None, str | None]:
     """Read a token-expiration value: (seconds clamped to what the API server accepts, warning or None).
 
     A value that is not a whole number yields None, so the caller falls back to the next source.
     """
     text = value.strip()
-    try:
-        seconds = int(text)
-    except ValueError:
+    if _WHOLE_NUMBER.fullmatch(text) is None:
         return None, f"{where}: token expiration {value!r} is not a number of seconds; ignored"
+    return clamp_token_expiration(int(text), where=where)
+
+
+def clamp_token_expiration(seconds: int, *, where: str) -> tuple[int, str | None]:
+    """(seconds within the API server's limits, warning or None): it refuses a pod outside them."""
     if seconds < MIN_TOKEN_EXPIRATION:
         return MIN_TOKEN_EXPIRATION, (
             f"{where}: token expiration {seconds}s is below the API server's minimum; using {MIN_TOKEN_EXPIRATION}s"
@@ -31,12 +38,17 @@ def parse_token_expiration(value: str, *, where: str) -> tuple[int | None, str |
     return seconds, None
 
 
+_TRUE = frozenset(("true", "t", "1"))
+_FALSE = frozenset(("false", "f", "0"))
+"""The reference reads the value with `strconv.ParseBool`; these are its spellings, in any case."""
+
+
 def parse_bool(value: str, *, where: str) -> tuple[bool | None, str | None]:
-    """Read "true"/"false" (any case); anything else is ignored with a warning."""
+    """Read "true"/"false" (or "t"/"f", "1"/"0"; any case); anything else is ignored with a warning."""
     text = value.strip().lower()
-    if text == "true":
+    if text in _TRUE:
         return True, None
-    if text == "false":
+    if text in _FALSE:
         return False, None
     return None, f'{where}: {value!r} is neither "true" nor "false"; ignored'
 

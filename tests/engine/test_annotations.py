@@ -110,6 +110,11 @@ def test_token_audience_comes_from_annotation_then_flag(
         pytest.param("false", True, False, False, id="false-beats-flag-on"),
         pytest.param("true", True, True, False, id="true-flag-on"),
         pytest.param("false", False, False, False, id="false-flag-off"),
+        pytest.param("True", False, True, False, id="any-case"),
+        pytest.param("1", False, True, False, id="one-is-true-as-in-the-reference"),
+        pytest.param("t", False, True, False, id="t-is-true-as-in-the-reference"),
+        pytest.param("0", True, False, False, id="zero-is-false-as-in-the-reference"),
+        pytest.param("F", True, False, False, id="f-is-false-as-in-the-reference"),
         pytest.param("yes-please", True, True, True, id="garbage-falls-back-to-flag-on"),
         pytest.param("yes-please", False, False, True, id="garbage-falls-back-to-flag-off"),
     ],
@@ -124,7 +129,7 @@ def test_sts_regional_endpoints_annotation_overrides_flag_both_ways(
     assert ("AWS_STS_REGIONAL_ENDPOINTS" in result.env()) is injected
     if injected:
         assert result.env()["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
-    assert any("yes-please" in warning for warning in result.warnings) is warns
+    assert any("neither" in warning for warning in result.warnings) is warns
 
 
 @pytest.mark.parametrize(
@@ -142,6 +147,11 @@ def test_sts_regional_endpoints_annotation_overrides_flag_both_ways(
         pytest.param("soon", "7200", 86400, 7200, True, id="pod-not-a-number-falls-back-to-serviceaccount"),
         pytest.param(None, "1h", 3600, 3600, True, id="serviceaccount-not-a-number-falls-back-to-flag"),
         pytest.param("99999999999", None, 86400, 2**32, True, id="pod-huge-capped"),
+        pytest.param(" 3600 ", None, 86400, 3600, False, id="pod-spaces-trimmed"),
+        pytest.param("+3600", None, 86400, 3600, False, id="pod-plus-sign-as-in-the-reference"),
+        pytest.param("1_000", "7200", 86400, 7200, True, id="pod-underscores-are-not-a-number"),
+        pytest.param("٣٦٠٠", "7200", 86400, 7200, True, id="pod-non-ascii-digits-are-not-a-number"),
+        pytest.param(None, "3600.0", 1800, 1800, True, id="serviceaccount-decimal-is-not-a-number"),
         pytest.param(None, "4294967296", 86400, 2**32, False, id="serviceaccount-exactly-maximum"),
     ],
 )

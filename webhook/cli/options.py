@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from typing import Any
 
+from webhook.annotation_values import clamp_token_expiration
 from webhook.errors import ConfigurationError
 from webhook.settings import (
     DEFAULT_ANNOTATION_PREFIX,
@@ -18,10 +20,10 @@ from webhook.settings import (
     DEFAULT_TOKEN_AUDIENCE,
     DEFAULT_TOKEN_EXPIRATION,
     DEFAULT_TOKEN_MOUNT_PATH,
-    MAX_TOKEN_EXPIRATION,
-    MIN_TOKEN_EXPIRATION,
     MutationSettings,
 )
+
+log = logging.getLogger("webhook.cli")
 
 ENV_PREFIX = "POD_IDENTITY_WEBHOOK_"
 _TRUE = {"1", "true", "yes", "on"}
@@ -56,14 +58,11 @@ def positive_seconds(text: str) -> float:
 
 
 def token_seconds(text: str) -> int:
-    """A flag is the operator's own choice, so out of range is an error here, not a silent clamp."""
-    value = int(text)
-    if not MIN_TOKEN_EXPIRATION <= value <= MAX_TOKEN_EXPIRATION:
-        raise argparse.ArgumentTypeError(
-            f"expected seconds from {MIN_TOKEN_EXPIRATION} to {MAX_TOKEN_EXPIRATION} (the API server's limits), "
-            f"got {text!r}"
-        )
-    return value
+    """A whole number of seconds; `mutation_settings_from` brings it within the API server's limits."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}") from None
 
 
 def port_number(text: str) -> int:
@@ -109,7 +108,7 @@ def add_mutation_options(parser: argparse.ArgumentParser) -> None:
         group, "--token-mount-path", default=DEFAULT_TOKEN_MOUNT_PATH, help="where the IRSA token is mounted"
     )
     add_flag(group, "--token-expiration", type=token_seconds, default=DEFAULT_TOKEN_EXPIRATION,
-             help="default token lifetime in seconds (at least 600)")  # fmt: skip
+             help="default token lifetime in seconds; below 600 becomes 600, above 2^32 becomes 2^32")  # fmt: skip
     add_flag(group, "--aws-default-region", default="",
              help="inject AWS_REGION and AWS_DEFAULT_REGION with this region")  # fmt: skip
     add_flag(group, "--sts-regional-endpoint", type=parse_bool_text, default=False, nargs="?", const=True,
@@ -127,11 +126,16 @@ def add_mutation_options(parser: argparse.ArgumentParser) -> None:
 
 
 def mutation_settings_from(args: argparse.Namespace) -> MutationSettings:
+    """The settings the flags describe. A token expiration out of the API server's range is clamped with a
+    warning, as the reference does, so manifests written for it keep starting."""
+    token_expiration, warning = clamp_token_expiration(args.token_expiration, where="--token-expiration")
+    if warning:
+        log.warning("%s", warning)
     return MutationSettings(
         annotation_prefix=args.annotation_prefix,
         token_audience=args.token_audience,
         token_mount_path=args.token_mount_path,
-        token_expiration=args.token_expiration,
+        token_expiration=token_expiration,
         aws_default_region=args.aws_default_region,
         sts_regional_endpoint=args.sts_regional_endpoint,
         container_credentials_audience=args.container_credentials_audience,
