@@ -75,11 +75,39 @@ def test_pod_cannot_choose_its_own_role_by_annotation() -> None:
     assert with_sa_role.env()["AWS_ROLE_ARN"] == ROLE_ARN
 
 
-def test_role_arn_that_is_not_an_arn_is_injected_with_a_warning() -> None:
-    result = admit(pod(), annotations=role_annotations(role_arn="checkout-role"))
+@pytest.mark.parametrize(
+    "role_arn",
+    [
+        pytest.param("checkout-role", id="bare-name"),
+        pytest.param("arn:aws:iam::12345678901:role/checkout", id="eleven-digit-account"),
+        pytest.param("arn:aws:iam::123456789012:user/checkout", id="a-user-not-a-role"),
+        pytest.param("arn:aws:iam::123456789012:role/caf\u00e9", id="non-ascii-role-name"),
+        pytest.param("arn:aws:iam::\u0661\u0662\u0663456789012:role/checkout", id="non-ascii-account-digits"),
+    ],
+)
+def test_role_arn_that_is_not_an_iam_role_arn_is_injected_with_a_warning(role_arn: str) -> None:
+    result = admit(pod(), annotations=role_annotations(role_arn=role_arn))
 
-    assert result.env()["AWS_ROLE_ARN"] == "checkout-role"
-    assert any("checkout-role" in warning and "ARN" in warning for warning in result.warnings)
+    assert result.env()["AWS_ROLE_ARN"] == role_arn
+    assert any(role_arn in warning and "not an IAM role ARN" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize(
+    "role_arn",
+    [
+        pytest.param("arn:aws:iam::123456789012:role/checkout", id="aws"),
+        pytest.param("arn:aws-cn:iam::123456789012:role/checkout", id="aws-cn"),
+        pytest.param("arn:aws-us-gov:iam::123456789012:role/checkout", id="aws-us-gov"),
+        pytest.param(
+            "arn:aws:iam::123456789012:role/team/app/checkout+x=y,z.w@v-u_t", id="path-and-every-allowed-sign"
+        ),
+    ],
+)
+def test_iam_role_arn_is_injected_without_a_warning(role_arn: str) -> None:
+    result = admit(pod(), annotations=role_annotations(role_arn=role_arn))
+
+    assert result.env()["AWS_ROLE_ARN"] == role_arn
+    assert result.warnings == ()
 
 
 @pytest.mark.parametrize(
