@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import ssl
 import threading
 from collections.abc import Coroutine, Iterator
@@ -25,6 +26,7 @@ from webhook import __version__
 from webhook.admission import AdmissionHandler
 from webhook.cli.tls_options import start_tls
 from webhook.http_app import WebhookApp, health_app
+from webhook.listening import bound, open_listener
 from webhook.metrics import REGISTRY
 from webhook.runtime_sources import start_identity_sources
 from webhook.settings import MutationSettings
@@ -76,6 +78,23 @@ def uvicorn_config(
 
 
 async def serve(args: argparse.Namespace, *, settings: MutationSettings) -> None:
+    """Both ports are bound first: one that cannot be had stops the webhook before anything else starts."""
+    listener = open_listener(host=args.bind_address, port=args.port, flag="--port")
+    with contextlib.closing(listener):
+        metrics_server, _ = bound(
+            lambda: start_http_server(args.metrics_port, addr=args.bind_address, registry=REGISTRY),
+            host=args.bind_address,
+            port=args.metrics_port,
+            flag="--metrics-port",
+        )
+        try:
+            await _serve_on(listener, args=args, settings=settings)
+        finally:
+            metrics_server.shutdown()
+    log.info("stopped")
+
+
+async def _serve_on(listener: socket.socket, *, args: argparse.Namespace, settings: MutationSettings) -> None:
     sources = start_identity_sources(args, settings=settings)
     try:
         tls = await start_tls(args, namespace=sources.namespace, api_client=sources.api_client)
@@ -94,9 +113,6 @@ async def serve(args: argparse.Namespace, *, settings: MutationSettings) -> None
             app = WebhookApp(
                 handler=handler, fallback=health_app(ready=ready), max_request_bytes=args.max_request_bytes
             )
-            metrics_server, _ = start_http_server(
-                args.metrics_port, addr=args.bind_address, registry=REGISTRY
-            )
             config = uvicorn_config(
                 app,
                 host=args.bind_address,
@@ -108,12 +124,8 @@ async def serve(args: argparse.Namespace, *, settings: MutationSettings) -> None
                 "pod-identity-webhook %s serving on https://%s:%d/mutate, metrics on http://%s:%d/metrics",
                 __version__, args.bind_address, args.port, args.bind_address, args.metrics_port,
             )  # fmt: skip
-            try:
-                await _Server(config).serve()
-            finally:
-                metrics_server.shutdown()
+            await _Server(config).serve(sockets=[listener])
         finally:
             await tls.stop()
     finally:
         sources.stop()
-    log.info("stopped")
