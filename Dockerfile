@@ -48,6 +48,9 @@ LABEL org.opencontainers.image.title="pod-identity-webhook" \
       org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=venv /opt/pod-identity-webhook /opt/pod-identity-webhook
+# /webhook is where the reference webhook's image keeps its program: a manifest written for it, with
+# `command: [/webhook, ...its flags]`, runs this image unchanged (port 443, certificates in /etc/webhook/certs).
+RUN ln -s /opt/pod-identity-webhook/bin/pod-identity-webhook-compat /webhook
 ENV PATH=/opt/pod-identity-webhook/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

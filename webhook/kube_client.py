@@ -17,17 +17,19 @@ import yaml
 from webhook.errors import ConfigurationError, ServiceAccountSourceError
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+    from kubernetes.client import ApiClient, Configuration
 
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_KUBECONFIG = "~/.kube/config"
 
 
-def api_client(*, kubeconfig: str | None = None) -> ApiClient:
+def api_client(*, kubeconfig: str | None = None, server: str | None = None) -> ApiClient:
     """An API client for the cluster; raises an error that says which source failed and what to do.
 
-    The kubernetes package is imported here, not at the top: it costs ~30 MB and ~1 s, and a webhook
-    reading ServiceAccounts from a file never needs it.
+    `server` (the reference's `--kube-api`) replaces the API server's URL as client-go's
+    `BuildConfigFromFlags` does: with a kubeconfig, its server is overridden; without one, that URL is used
+    alone, with no credentials. The kubernetes package is imported here, not at the top: it costs ~30 MB and
+    ~1 s, and a webhook reading ServiceAccounts from a file never needs it.
     """
     from kubernetes.client import ApiClient, Configuration  # noqa: PLC0415
     from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
@@ -43,6 +45,8 @@ def api_client(*, kubeconfig: str | None = None) -> ApiClient:
             )
         except (ConfigException, OSError, yaml.YAMLError) as error:
             raise ConfigurationError(f"--kubeconfig {kubeconfig}: cannot be used: {error}") from error
+    elif server:
+        pass  # client-go: a URL without a kubeconfig is used alone, with no credentials
     elif os.environ.get(SERVICE_HOST_ENV_NAME):
         try:
             load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
@@ -62,7 +66,24 @@ def api_client(*, kubeconfig: str | None = None) -> ApiClient:
                 f"not running in a pod and no usable kubeconfig at {default} ({error}); pass --kubeconfig, "
                 "or --service-account-file to run without a cluster"
             ) from error
+    if server:
+        _replace_server(configuration, server=server.rstrip("/"))
     return ApiClient(configuration)
+
+
+def _replace_server(configuration: Configuration, *, server: str) -> None:
+    """The kubeconfig loader re-applies the whole file, its server included, before every request that
+    refreshes credentials: the replacement is re-applied after it."""
+    configuration.host = server
+    refresh = configuration.refresh_api_key_hook
+    if refresh is None:
+        return
+
+    def refresh_keeping_server(refreshed: Configuration) -> None:
+        refresh(refreshed)
+        refreshed.host = server
+
+    configuration.refresh_api_key_hook = refresh_keeping_server
 
 
 def webhook_namespace(

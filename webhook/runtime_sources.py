@@ -67,7 +67,7 @@ def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettin
         # Cluster sources are imported only in cluster mode: see kube_client.api_client.
         from webhook.serviceaccount_watch import WatchedServiceAccounts  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
 
-        client = api_client(kubeconfig=args.kubeconfig)
+        client = api_client(kubeconfig=args.kubeconfig, server=args.kube_api)
         service_accounts = WatchedServiceAccounts(
             api_client=client,
             annotation_prefix=settings.annotation_prefix,

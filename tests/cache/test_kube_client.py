@@ -9,7 +9,7 @@ from kubernetes.client import CoreV1Api
 from kubernetes.config import incluster_config
 
 from tests.cache.support import service_account
-from tests.fake_apiserver import FakeApiServer
+from tests.fake_apiserver import FakeApiServer, write_kubeconfig
 from webhook.errors import ConfigurationError, ServiceAccountSourceError
 from webhook.kube_client import api_client, webhook_namespace
 
@@ -93,6 +93,40 @@ def test_in_a_pod_without_a_token_the_error_says_why(
 
     with pytest.raises(ServiceAccountSourceError, match="automountServiceAccountToken"):
         api_client()
+
+
+def test_kube_api_replaces_the_kubeconfigs_server_and_keeps_its_credentials(
+    fake_apiserver: FakeApiServer, tmp_path: Path
+) -> None:
+    fake_apiserver.apply(service_account("app", "shop"))
+    elsewhere = write_kubeconfig(tmp_path / "kubeconfig", server="https://192.0.2.1:6443")
+
+    client = api_client(kubeconfig=str(elsewhere), server=fake_apiserver.url + "/")
+    try:
+        found = CoreV1Api(client).read_namespaced_service_account("app", "shop")
+    finally:
+        client.close()
+
+    assert found.metadata.name == "app"
+    assert client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer fake-token"
+
+
+def test_kube_api_alone_is_used_without_credentials_even_in_a_pod(
+    fake_apiserver: FakeApiServer, outside_any_cluster: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    fake_apiserver.apply(service_account("app", "shop"))
+
+    client = api_client(server=fake_apiserver.url)
+    try:
+        found = CoreV1Api(client).read_namespaced_service_account("app", "shop")
+    finally:
+        client.close()
+
+    assert found.metadata.name == "app"
+    assert client.configuration.host == fake_apiserver.url
+    assert "BearerToken" not in client.configuration.auth_settings()
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ loopback, a mounted certificate and ServiceAccount file, and a real AdmissionRev
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from tests.e2e.pod_assertions import irsa_problems
+from tests.reference_manifest import REFERENCE_CERTIFICATES, REFERENCE_FLAGS, REFERENCE_PROGRAM
 from tests.validation import assert_valid_pod
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]  # the first test also builds the image
@@ -42,11 +44,13 @@ def docker(*args: str, check: bool = True, stdin: str | None = None, timeout: fl
 @dataclass(frozen=True)
 class RunningWebhook:
     name: str
+    ca: str
+    port: int
 
     def converse(self, review: dict[str, Any]) -> Any:
         """Run admission_client.py with the image's own interpreter inside the container: wait until ready,
         send `review`, read the health and metrics endpoints."""
-        client_args = [f"{MOUNT}/ca.crt", "8443", "9999", str(READY_WITHIN_SECONDS)]
+        client_args = [self.ca, str(self.port), "9999", str(READY_WITHIN_SECONDS)]
         output = docker(
             "exec", "-i", self.name, "python3", "-c", CLIENT.read_text(), *client_args,
             stdin=json.dumps(review), timeout=180,
@@ -87,26 +91,55 @@ def mounted_files(tmp_path: Path, webhook_executable: list[str], repo_root: Path
     return tmp_path
 
 
-@pytest.fixture
-def webhook(image: str, mounted_files: Path) -> Iterator[RunningWebhook]:
+@contextlib.contextmanager
+def running_container(*arguments: str, mount: str, port: int) -> Iterator[RunningWebhook]:
+    """`docker run` of `arguments` (options, image, command) with the files mounted read-only at `mount`,
+    as the restricted Pod Security Standard runs a pod: non-root (the image's user), read-only root,
+    no capabilities, no network but its own loopback."""
     name = f"piw-image-test-{uuid.uuid4().hex[:10]}"
     docker(
         "run", "--detach", "--name", name, "--pull=never",
         "--network=none", "--read-only", "--tmpfs", "/tmp:size=16m",
         "--cap-drop=ALL", "--security-opt=no-new-privileges",
+        *arguments,
+    )  # fmt: skip
+    running = RunningWebhook(name, ca=f"{mount}/ca.crt", port=port)
+    try:
+        yield running
+    finally:
+        print(running.logs()[-4000:])
+        docker("rm", "--force", name, check=False)
+
+
+@pytest.fixture
+def webhook(image: str, mounted_files: Path) -> Iterator[RunningWebhook]:
+    with running_container(
         "--volume", f"{mounted_files}:{MOUNT}:ro",
         image,
         "serve",
         "--tls-cert", f"{MOUNT}/tls.crt", "--tls-key", f"{MOUNT}/tls.key",
         "--service-account-file", f"{MOUNT}/serviceaccounts.yaml",
         "--aws-default-region", "eu-west-1",
-    )  # fmt: skip
-    running = RunningWebhook(name)
-    try:
+        mount=MOUNT,
+        port=8443,
+    ) as running:  # fmt: skip
         yield running
-    finally:
-        print(running.logs()[-4000:])
-        docker("rm", "--force", name, check=False)
+
+
+@pytest.fixture
+def webhook_from_a_reference_manifest(image: str, mounted_files: Path) -> Iterator[RunningWebhook]:
+    """The reference's Deployment with only the image swapped; with no cluster here, the ServiceAccounts
+    come from the file through an environment variable, which leaves its command line as it is."""
+    with running_container(
+        "--volume", f"{mounted_files}:{REFERENCE_CERTIFICATES}:ro",
+        "--env", f"POD_IDENTITY_WEBHOOK_SERVICE_ACCOUNT_FILE={REFERENCE_CERTIFICATES}/serviceaccounts.yaml",
+        "--entrypoint", REFERENCE_PROGRAM,
+        image,
+        *REFERENCE_FLAGS,
+        mount=REFERENCE_CERTIFICATES,
+        port=443,
+    ) as running:  # fmt: skip
+        yield running
 
 
 def admission_review(pod: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +193,22 @@ def test_image_serves_a_verified_admission_review_as_non_root_on_a_read_only_roo
     status_lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     (uid_line,) = [line for line in status_lines if line.startswith("Uid:")]
     assert set(uid_line.split()[1:]) == {"65532"}
+
+
+def test_a_deployment_written_for_the_reference_runs_with_only_the_image_swapped(
+    webhook_from_a_reference_manifest: RunningWebhook, role_arn: str
+) -> None:
+    result = webhook_from_a_reference_manifest.converse(admission_review(POD))
+
+    assert result["ready"][0] == 200, (
+        f"never ready: {result['ready']}\n{webhook_from_a_reference_manifest.logs()}"
+    )
+    status, body = result["mutate"]
+    assert status == 200, body
+    patch = json.loads(base64.b64decode(json.loads(body)["response"]["patch"]))
+    mutated = jsonpatch.apply_patch(POD, patch)
+    assert irsa_problems(mutated, role_arn=role_arn) == []
+    assert "ignored: --logtostderr=true" in webhook_from_a_reference_manifest.logs()
 
 
 def test_sigterm_stops_the_server_cleanly(webhook: RunningWebhook) -> None:

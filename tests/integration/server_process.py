@@ -129,14 +129,16 @@ def start_server(
     service_account_file: Path | None,
     log: Path,
     extra_args: Sequence[str] = (),
+    command: Sequence[str] = ("serve",),
 ) -> RunningServer:
     """Start `serve` on free loopback ports and return once `/readyz` answers 200; without a
-    ServiceAccount file, `extra_args` name the cluster (`--kubeconfig`)."""
+    ServiceAccount file, `extra_args` name the cluster (`--kubeconfig`). `command=()` starts it as
+    a manifest written for the reference webhook does: flags alone."""
     port, metrics_port = free_ports(2)
     source = ["--service-account-file", str(service_account_file)] if service_account_file else []
     command = [
         *executable,
-        "serve",
+        *command,
         "--tls-cert", str(certificates.cert),
         "--tls-key", str(certificates.key),
         *source,

@@ -130,3 +130,35 @@ def test_role_mappings_configmap_is_followed_until_deleted(
         fake_apiserver.remove("v1", "ConfigMap", "pod-identity-webhook", WEBHOOK_NAMESPACE)
 
         eventually(lambda: role_of(client, "plain"), None)
+
+
+def test_reference_command_line_reaches_the_api_server_through_kube_api(
+    fake_apiserver: FakeApiServer,
+    certificates: Certificates,
+    webhook_executable: list[str],
+    repo_root: Path,
+    tmp_path: Path,
+) -> None:
+    fake_apiserver.apply(service_account("annotated", {"eks.amazonaws.com/role-arn": ANNOTATED_ROLE}))
+    fake_apiserver.apply(role_mappings(f'{{"shop/plain": {{"RoleARN": "{MAPPED_ROLE}"}}}}'))
+    server = start_server(
+        executable=webhook_executable,
+        cwd=repo_root,
+        certificates=certificates,
+        service_account_file=None,
+        log=tmp_path / "serve.log",
+        command=(),
+        extra_args=(
+            "--in-cluster=false",
+            f"--kube-api={fake_apiserver.url}",
+            f"--namespace={WEBHOOK_NAMESPACE}",
+            "--watch-config-map=true",
+            "--logtostderr",
+        ),
+    )
+    try:
+        with server.client() as client:
+            assert role_of(client, "annotated") == ANNOTATED_ROLE
+            eventually(lambda: role_of(client, "plain"), MAPPED_ROLE)
+    finally:
+        assert server.terminate() == 0

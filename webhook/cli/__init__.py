@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from webhook import __version__
+from webhook.cli.reference_compat import reference_arguments
 from webhook.errors import WebhookError
 
 SUBCOMMANDS = {
@@ -39,8 +40,14 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a subcommand; a WebhookError becomes one line on stderr and exit status 1, never a traceback."""
+    """Run a subcommand; a WebhookError becomes one line on stderr and exit status 1, never a traceback.
+
+    Flags with no subcommand are the reference webhook's command line: a manifest that gives only `args:`
+    to the reference's image, whose entrypoint took flags alone, runs unchanged on this one.
+    """
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version"):
+        arguments = reference_arguments(arguments)
     command = arguments[0] if arguments and arguments[0] in SUBCOMMANDS else None
     try:
         args = build_parser(only=command).parse_args(arguments)
@@ -51,3 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return status
+
+
+def reference_main(argv: Sequence[str] | None = None) -> int:
+    """`/webhook` in the image (console script `pod-identity-webhook-compat`): the reference's command line."""
+    return main(reference_arguments(list(sys.argv[1:] if argv is None else argv)))

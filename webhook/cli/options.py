@@ -26,8 +26,9 @@ from webhook.settings import (
 log = logging.getLogger("webhook.cli")
 
 ENV_PREFIX = "POD_IDENTITY_WEBHOOK_"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_TRUE = {"1", "t", "true", "yes", "on"}
+_FALSE = {"0", "f", "false", "no", "off", ""}
+"""Go's `strconv.ParseBool` spellings, which the reference's flags take, plus yes/no/on/off; any case."""
 
 
 def env_name(flag: str) -> str:
@@ -79,12 +80,7 @@ def add_flag(parser: argparse.ArgumentParser | Any, flag: str, *, default: Any =
     from_env = os.environ.get(variable)
     if from_env is not None:
         try:
-            if kwargs.get("action") == "store_true":
-                default = parse_bool_text(from_env)
-            elif kwargs.get("action") == "append":
-                default = [item for item in from_env.split(",") if item]
-            else:
-                default = kind(from_env) if callable(kind) else from_env
+            default = kind(from_env) if callable(kind) else from_env
         except (ValueError, argparse.ArgumentTypeError) as error:
             raise ConfigurationError(f"environment variable {variable}={from_env!r}: {error}") from error
         if kwargs.get("choices") is not None and default not in kwargs["choices"]:
@@ -94,6 +90,13 @@ def add_flag(parser: argparse.ArgumentParser | Any, flag: str, *, default: Any =
     help_text = kwargs.pop("help", "")
     default_text = "" if default in (None, "", False, []) else f" (default: {default})"
     parser.add_argument(flag, default=default, help=f"{help_text}{default_text} [env {variable}]", **kwargs)
+
+
+def add_bool_flag(parser: argparse.ArgumentParser | Any, flag: str, *, help: str) -> None:
+    """A boolean flag written as the reference's Go flags are: `--flag`, `--flag=true`, `--flag=false`."""
+    add_flag(
+        parser, flag, type=parse_bool_text, default=False, nargs="?", const=True, metavar="BOOL", help=help
+    )
 
 
 def add_mutation_options(parser: argparse.ArgumentParser) -> None:
@@ -111,8 +114,7 @@ def add_mutation_options(parser: argparse.ArgumentParser) -> None:
              help="default token lifetime in seconds; below 600 becomes 600, above 2^32 becomes 2^32")  # fmt: skip
     add_flag(group, "--aws-default-region", default="",
              help="inject AWS_REGION and AWS_DEFAULT_REGION with this region")  # fmt: skip
-    add_flag(group, "--sts-regional-endpoint", type=parse_bool_text, default=False, nargs="?", const=True,
-             metavar="BOOL", help="inject AWS_STS_REGIONAL_ENDPOINTS=regional")  # fmt: skip
+    add_bool_flag(group, "--sts-regional-endpoint", help="inject AWS_STS_REGIONAL_ENDPOINTS=regional")
     add_flag(group, "--container-credentials-audience", default=DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE,
              help="audience of the Pod Identity token")  # fmt: skip
     add_flag(group, "--container-credentials-mount-path", default=DEFAULT_CONTAINER_CREDENTIALS_MOUNT_PATH,

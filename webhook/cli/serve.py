@@ -6,7 +6,9 @@ import argparse
 import logging
 from typing import Any
 
+from webhook import __version__
 from webhook.cli.options import (
+    add_bool_flag,
     add_flag,
     add_mutation_options,
     mutation_settings_from,
@@ -14,6 +16,7 @@ from webhook.cli.options import (
     positive_int,
     positive_seconds,
 )
+from webhook.cli.reference_compat import add_reference_options, check_reference_options
 from webhook.cli.tls_options import add_tls_options
 from webhook.http_app import DEFAULT_MAX_REQUEST_BYTES
 from webhook.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
@@ -30,6 +33,7 @@ def register(subparsers: Any) -> None:
         "on --metrics-port. ServiceAccounts come from the cluster (in-cluster config or --kubeconfig) or, "
         "with no cluster at all, from --service-account-file.",
     )
+    parser.add_argument("--version", action="version", version=f"pod-identity-webhook {__version__}")
     server = parser.add_argument_group("server")
     add_flag(
         server,
@@ -50,23 +54,27 @@ def register(subparsers: Any) -> None:
     cluster = parser.add_argument_group("cluster")
     add_flag(cluster, "--kubeconfig", metavar="PATH",
              help="kubeconfig to use outside a cluster (default: in-cluster config, then ~/.kube/config)")  # fmt: skip
+    add_flag(cluster, "--kube-api", metavar="URL",
+             help="API server URL, replacing --kubeconfig's (alone: that URL, no credentials, as client-go does)")  # fmt: skip
     add_flag(cluster, "--namespace",
              help="the webhook's own namespace (default: $POD_NAMESPACE, then the in-cluster namespace)")  # fmt: skip
     add_flag(cluster, "--service-account-file", metavar="PATH",
              help="read ServiceAccounts from this YAML file or directory instead of the cluster")  # fmt: skip
     add_flag(cluster, "--api-fallback-timeout", type=positive_seconds, default=1.0,
              help="seconds to wait for a direct API read of a ServiceAccount missing from the cache")  # fmt: skip
-    add_flag(cluster, "--watch-config-map", action="store_true",
-             help="read role mappings from the ConfigMap pod-identity-webhook in --namespace")  # fmt: skip
+    add_bool_flag(cluster, "--watch-config-map",
+                  help="read role mappings from the ConfigMap pod-identity-webhook in --namespace")  # fmt: skip
     add_flag(cluster, "--watch-container-credentials-config", metavar="PATH",
              help="Pod Identity associations file, re-read when it changes")  # fmt: skip
 
     add_tls_options(parser)
     add_mutation_options(parser)
+    add_reference_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(log_format=args.log_format, level=args.log_level)
+    check_reference_options(args)
     run_event_loop(serve(args, settings=mutation_settings_from(args)))
     return 0

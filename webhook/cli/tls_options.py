@@ -72,7 +72,7 @@ async def start_tls(
         from webhook.self_managed_tls import SelfManagedTLS  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
 
         manager = SelfManagedTLS(
-            api_client=api_client or kube_client.api_client(kubeconfig=args.kubeconfig),
+            api_client=api_client or kube_client.api_client(kubeconfig=args.kubeconfig, server=args.kube_api),
             serving=serving,
             settings=self_managed_settings_from(args, namespace=namespace),
         )
