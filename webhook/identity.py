@@ -145,7 +145,7 @@ def _token_expiration(
 ) -> int:
     candidates = ((annotated, f"{where} annotation token-expiration"), (mapped, f"mapping for {where}"))
     for value, source in candidates:
-        if value is None or value == "":
+        if value is None:
             continue
         parsed, warning = parse_token_expiration(str(value), where=source)
         if warning:

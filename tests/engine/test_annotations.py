@@ -181,6 +181,8 @@ def test_sts_regional_endpoints_annotation_overrides_flag_both_ways(
         pytest.param("٣٦٠٠", "7200", 86400, 7200, True, id="pod-non-ascii-digits-are-not-a-number"),
         pytest.param(None, "3600.0", 1800, 1800, True, id="serviceaccount-decimal-is-not-a-number"),
         pytest.param(None, "4294967296", 86400, 2**32, False, id="serviceaccount-exactly-maximum"),
+        pytest.param("", "7200", 86400, 7200, True, id="pod-empty-is-not-a-number"),
+        pytest.param(None, "", 3600, 3600, True, id="serviceaccount-empty-is-not-a-number-as-on-a-pod"),
     ],
 )
 def test_token_expiration_precedence_and_bounds(
