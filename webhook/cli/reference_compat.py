@@ -31,6 +31,9 @@ REFERENCE_DEFAULTS = {
 
 @dataclass(frozen=True)
 class IgnoredFlag:
+    """A reference flag accepted and ignored. klog's thirteen are left out of --help one by one (`shown`):
+    the group's description names them once."""
+
     name: str
     takes_value: bool
     why: str
