@@ -84,6 +84,13 @@ class AdmissionHandler:
         metrics.ADMISSION.answered(result, time.perf_counter() - started)
         return Answer(200, payload)
 
+    def refuse(self, *, status: int, reason: str, started: float) -> Answer:
+        """A request turned away before it was read as a review (wrong method or content type, too large):
+        logged and counted as a bad request like a malformed review, so an oversized pod is never silent."""
+        log.warning("rejected admission request with HTTP %d: %s", status, reason)
+        metrics.ADMISSION.answered("bad_request", time.perf_counter() - started)
+        return Answer(status, encode_error(reason))
+
     async def _review(self, request: AdmissionRequest) -> tuple[bytes | None, list[str], str]:
         pod = request.object
         settings = self._settings

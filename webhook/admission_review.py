@@ -47,8 +47,10 @@ def decode_review(body: bytes) -> tuple[str, AdmissionRequest]:
         review = _decoder.decode(body)
     except msgspec.ValidationError as error:
         raise BadRequestError(f"not an AdmissionReview: {error}") from error
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise BadRequestError(f"request body is not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise BadRequestError("request body is not an AdmissionReview: JSON nested too deep") from error
     if review.kind != "AdmissionReview" or review.apiVersion not in SUPPORTED_API_VERSIONS:
         raise BadRequestError(
             f"expected kind AdmissionReview with apiVersion {' or '.join(SUPPORTED_API_VERSIONS)}, "

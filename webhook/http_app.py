@@ -7,6 +7,8 @@ is an ordinary FastAPI route.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -14,7 +16,6 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from webhook.admission import AdmissionHandler
-from webhook.admission_review import encode_error
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -24,6 +25,8 @@ Send = Callable[[Message], Awaitable[None]]
 MUTATE_PATH = "/mutate"
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 """The API server caps a pod at ~1.5 MB in etcd; a review holds it once (oldObject is null on CREATE)."""
+
+log = logging.getLogger("webhook.http")
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -59,29 +62,52 @@ class WebhookApp:
         if scope["type"] != "http" or scope["path"] != MUTATE_PATH:
             await self._fallback(scope, receive, send)
             return
+        started = time.perf_counter()
         if scope["method"] != "POST":
-            await _respond(send, 405, encode_error("use POST for /mutate"), extra=[(b"allow", b"POST")])
+            await self._refuse(
+                send, 405, "use POST for /mutate", started=started, extra=[(b"allow", b"POST")]
+            )
             return
         problem = self._check_headers(scope)
         if problem is not None:
-            await _respond(send, *problem)
+            await self._refuse(send, *problem, started=started)
             return
-        body = await self._read_body(receive)
+        try:
+            body = await self._read_body(receive)
+        except _ClientDisconnectedError:
+            log.info("a client disconnected before its admission request was complete; nothing answered")
+            return
         if body is None:
-            await _respond(send, 413, encode_error(f"request body exceeds {self._max_request_bytes} bytes"))
+            await self._refuse(send, 413, self._too_large, started=started)
             return
         answer = await self._handler.answer(body)
         await _respond(send, answer.status, answer.body)
 
-    def _check_headers(self, scope: Scope) -> tuple[int, bytes] | None:
+    async def _refuse(
+        self,
+        send: Send,
+        status: int,
+        reason: str,
+        *,
+        started: float,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        refused = self._handler.refuse(status=status, reason=reason, started=started)
+        await _respond(send, refused.status, refused.body, extra=extra)
+
+    @property
+    def _too_large(self) -> str:
+        return f"request body exceeds {self._max_request_bytes} bytes"
+
+    def _check_headers(self, scope: Scope) -> tuple[int, str] | None:
         content_type = b""
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value
             elif name == b"content-length" and value.isdigit() and int(value) > self._max_request_bytes:
-                return 413, encode_error(f"request body exceeds {self._max_request_bytes} bytes")
+                return 413, self._too_large
         if content_type.split(b";", 1)[0].strip().lower() != b"application/json":
-            return 415, encode_error("content-type must be application/json")
+            return 415, "content-type must be application/json"
         return None
 
     async def _read_body(self, receive: Receive) -> bytes | None:
@@ -91,7 +117,7 @@ class WebhookApp:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return b"".join(chunks)
+                raise _ClientDisconnectedError
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._max_request_bytes:
@@ -99,6 +125,11 @@ class WebhookApp:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _ClientDisconnectedError(Exception):
+    """The client left before sending its whole request (the API server gave up on its timeout): a partial
+    body is not a malformed review, and there is no one to answer."""
 
 
 async def _respond(

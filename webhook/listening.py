@@ -12,6 +12,10 @@ from typing import TypeVar
 from webhook.errors import ConfigurationError
 
 PRIVILEGED_PORTS_BELOW = 1024
+ALL_ADDRESSES = "::"
+"""The default bind address: every IPv6 and IPv4 address on one dual-stack socket, as Go's `:port` listens
+(the reference's), so the webhook answers on IPv6-only and dual-stack clusters as on IPv4 ones."""
+IPV4_ALL_ADDRESSES = "0.0.0.0"
 
 T = TypeVar("T")
 
@@ -39,7 +43,31 @@ def bound(bind: Callable[[], T], *, host: str, port: int, flag: str) -> T:
         raise listen_error(error, host=host, port=port, flag=flag) from error
 
 
+def effective_bind_address(host: str) -> str:
+    """`host`, except that all addresses means IPv4's where the kernel has no IPv6 at all (booted with
+    ipv6.disable=1): there, an IPv6 socket cannot even be created."""
+    if host != ALL_ADDRESSES:
+        return host
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
+    except OSError:
+        return IPV4_ALL_ADDRESSES
+    return host
+
+
 def open_listener(*, host: str, port: int, flag: str) -> socket.socket:
-    """A listening TCP socket, as uvicorn would open for `host` (IPv6 when the address has a colon)."""
+    """A listening TCP socket on `host`, an IPv6 one when the address has a colon; all IPv6 addresses
+    take IPv4 connections too."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return bound(lambda: socket.create_server((host, port), family=family), host=host, port=port, flag=flag)
+    dual_stack = host == ALL_ADDRESSES and socket.has_dualstack_ipv6()
+    return bound(
+        lambda: socket.create_server((host, port), family=family, dualstack_ipv6=dual_stack),
+        host=host,
+        port=port,
+        flag=flag,
+    )
+
+
+def url_host(host: str) -> str:
+    """`host` as it is written in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host

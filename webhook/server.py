@@ -26,7 +26,7 @@ from webhook import __version__
 from webhook.admission import AdmissionHandler
 from webhook.cli.tls_options import start_tls
 from webhook.http_app import WebhookApp, health_app
-from webhook.listening import bound, open_listener
+from webhook.listening import bound, effective_bind_address, open_listener, url_host
 from webhook.metrics import REGISTRY
 from webhook.runtime_sources import start_identity_sources
 from webhook.settings import MutationSettings
@@ -34,6 +34,10 @@ from webhook.settings import MutationSettings
 log = logging.getLogger("webhook.server")
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+KEEP_ALIVE_SECONDS = 120
+"""How long an idle connection is kept: longer than the API server's own 90 s (client-go's idle timeout), so
+the API server always closes first. With uvicorn's 5 s, a connection closed just as the API server reuses it
+fails that POST (Go does not retry it), and with failurePolicy Ignore the pod starts without credentials."""
 
 
 class _Server(uvicorn.Server):
@@ -73,28 +77,32 @@ def uvicorn_config(
         access_log=False,
         server_header=False,
         proxy_headers=False,  # the API server calls the webhook directly; no proxy to trust
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=shutdown_timeout,
     )
 
 
 async def serve(args: argparse.Namespace, *, settings: MutationSettings) -> None:
     """Both ports are bound first: one that cannot be had stops the webhook before anything else starts."""
-    listener = open_listener(host=args.bind_address, port=args.port, flag="--port")
+    host = effective_bind_address(args.bind_address)
+    listener = open_listener(host=host, port=args.port, flag="--port")
     with contextlib.closing(listener):
         metrics_server, _ = bound(
-            lambda: start_http_server(args.metrics_port, addr=args.bind_address, registry=REGISTRY),
-            host=args.bind_address,
+            lambda: start_http_server(args.metrics_port, addr=host, registry=REGISTRY),
+            host=host,
             port=args.metrics_port,
             flag="--metrics-port",
         )
         try:
-            await _serve_on(listener, args=args, settings=settings)
+            await _serve_on(listener, host=host, args=args, settings=settings)
         finally:
             metrics_server.shutdown()
     log.info("stopped")
 
 
-async def _serve_on(listener: socket.socket, *, args: argparse.Namespace, settings: MutationSettings) -> None:
+async def _serve_on(
+    listener: socket.socket, *, host: str, args: argparse.Namespace, settings: MutationSettings
+) -> None:
     sources = start_identity_sources(args, settings=settings)
     try:
         tls = await start_tls(args, namespace=sources.namespace, api_client=sources.api_client)
@@ -115,14 +123,14 @@ async def _serve_on(listener: socket.socket, *, args: argparse.Namespace, settin
             )
             config = uvicorn_config(
                 app,
-                host=args.bind_address,
+                host=host,
                 port=args.port,
                 ssl_context=tls.context,
                 shutdown_timeout=args.shutdown_timeout,
             )
             log.info(
                 "pod-identity-webhook %s serving on https://%s:%d/mutate, metrics on http://%s:%d/metrics",
-                __version__, args.bind_address, args.port, args.bind_address, args.metrics_port,
+                __version__, url_host(host), args.port, url_host(host), args.metrics_port,
             )  # fmt: skip
             await _Server(config).serve(sockets=[listener])
         finally:

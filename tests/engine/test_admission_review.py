@@ -249,6 +249,12 @@ def test_unexpected_internal_error_fails_open_without_leaking_details(
         pytest.param(encode(without_request_field("uid")), "uid", id="missing-uid"),
         pytest.param(encode(without_request_field("kind")), "pods only", id="missing-request-kind"),
         pytest.param(encode(without_request_field("object")), "object", id="create-without-object"),
+        pytest.param(
+            encode(admission_review(pod(), uid="UID-1")).replace(b'"UID-1"', b'"\xff\xfe"'),
+            "not valid JSON",
+            id="invalid-utf8",
+        ),
+        pytest.param(b'{"a":' * 5000 + b"1" + b"}" * 5000, "nested too deep", id="nested-too-deep"),
     ],
 )
 def test_malformed_requests_get_400_with_a_json_error(body: bytes, complaint: str) -> None:

@@ -9,12 +9,13 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 STARTUP_LIMIT_SECONDS = 60.0
 """A bound, not a measurement: two busy cores may start a Python process slowly."""
@@ -176,3 +177,22 @@ def _wait_until_ready(server: RunningServer) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"serve was not ready within {STARTUP_LIMIT_SECONDS}s:\n{server.output()}")
             time.sleep(0.1)
+
+
+METRIC_PREFIX = "pod_identity_webhook_"
+Samples = Mapping[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(server: RunningServer) -> Samples:
+    """Every sample /metrics shows now, by name and labels."""
+    response = httpx.get(server.metrics_url, timeout=30)
+    assert response.status_code == 200
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((METRIC_PREFIX + name, frozenset(labels.items())), 0.0)

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import httpx
 from cryptography import x509
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.engine.reviews import admission_review, from_replicaset
 from tests.engine.support import pod
 from tests.integration.conftest import SERVICE_ACCOUNT_COUNT
-from tests.integration.server_process import RunningServer
-
-PREFIX = "pod_identity_webhook_"
-Samples = Mapping[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(server: RunningServer) -> Samples:
-    response = httpx.get(server.metrics_url, timeout=30)
-    assert response.status_code == 200
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((PREFIX + name, frozenset(labels.items())), 0.0)
+from tests.integration.server_process import METRIC_PREFIX, RunningServer, scrape, value
 
 
 def test_requests_latency_and_mutations_are_counted_by_result(
@@ -61,7 +41,8 @@ def test_latency_histogram_has_sub_millisecond_buckets(server: RunningServer, cl
     bounds = {
         float(dict(labels)["le"])
         for name, labels in samples
-        if name == PREFIX + "request_duration_seconds_bucket" and dict(labels).get("result") == "mutated"
+        if name == METRIC_PREFIX + "request_duration_seconds_bucket"
+        and dict(labels).get("result") == "mutated"
     }
     assert any(bound < 0.001 for bound in bounds)
 

@@ -19,6 +19,7 @@ from webhook.cli.options import (
 from webhook.cli.reference_compat import add_reference_options, check_reference_options
 from webhook.cli.tls_options import add_tls_options
 from webhook.http_app import DEFAULT_MAX_REQUEST_BYTES
+from webhook.listening import ALL_ADDRESSES
 from webhook.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
 from webhook.server import run_event_loop, serve
 
@@ -43,7 +44,8 @@ def register(subparsers: Any) -> None:
         help="HTTPS port for /mutate and the health endpoints",
     )
     add_flag(server, "--metrics-port", type=port_number, default=9999, help="plain-HTTP port for /metrics")
-    add_flag(server, "--bind-address", default="0.0.0.0", help="address both ports listen on")
+    add_flag(server, "--bind-address", default=ALL_ADDRESSES,
+             help="address both ports listen on; :: is every IPv6 and IPv4 address (0.0.0.0 without IPv6)")  # fmt: skip
     add_flag(server, "--max-request-bytes", type=positive_int, default=DEFAULT_MAX_REQUEST_BYTES,
              help="largest admission request accepted (HTTP 413 above)")  # fmt: skip
     add_flag(server, "--shutdown-timeout", type=positive_int, default=25,
