@@ -68,6 +68,10 @@ def api_client(*, kubeconfig: str | None = None, server: str | None = None) -> A
             ) from error
     if server:
         _replace_server(configuration, server=server.rstrip("/"))
+    # urllib3 would retry a timed-out read three times by itself, silently: a hung watch would then hold its
+    # thread four times as long, and a fallback read would keep asking after admission gave up on it. The
+    # callers retry with their own logged backoff.
+    configuration.retries = False
     return ApiClient(configuration)
 
 

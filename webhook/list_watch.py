@@ -84,7 +84,8 @@ class _ResourceExpiredError(Exception):
 
 
 class _WatchError(Exception):
-    """The API server reported an error inside the watch stream."""
+    """A watch that failed without an API error to say so: an ERROR event in its stream, or no end by the
+    time it was asked to end."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,9 +151,7 @@ class ListWatch(Generic[T]):
         self._stopping.set()
         response = self._response
         if response is not None:
-            # The watch may end on its own between the read above and this call.
-            with contextlib.suppress(ValueError, RuntimeError, OSError):
-                response.shutdown()
+            _cut(response)
         if self._thread.is_alive():
             self._thread.join(timeout)
 
@@ -239,15 +238,29 @@ class ListWatch(Generic[T]):
             _request_timeout=(_LIST_TIMEOUT[0], seconds + _WATCH_READ_GRACE),
         )
         self._response = response
+        # The read timeout restarts with every byte, so a connection that died after an event (a lost API
+        # server node, no FIN) would go unnoticed for up to twice the watch's length: cut it at its deadline.
+        overdue = threading.Event()
+        deadline = threading.Timer(seconds + _WATCH_READ_GRACE, _cut, args=(response, overdue))
+        deadline.daemon = True
+        deadline.start()
         try:
             if self._stopping.is_set():
                 return
             for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                 self._handle(self._event_decoder.decode(line))
+        except Exception:
+            if not overdue.is_set():
+                raise
         finally:
+            deadline.cancel()
             self._response = None
             response.close()
             response.release_conn()
+        if overdue.is_set():
+            raise _WatchError(
+                f"the watch was not ended {seconds + _WATCH_READ_GRACE:.0f}s after it began, as asked"
+            )
 
     def _handle(self, event: _Event) -> None:
         if event.type == "ERROR":
@@ -267,9 +280,19 @@ class ListWatch(Generic[T]):
 
 def describe_api_error(error: Exception) -> str:
     """One line an operator can act on, with the API server's own message when it sent one."""
+    if isinstance(error, _WatchError):
+        return str(error)
     if isinstance(error, ApiException):
         message = error.reason or ""
         with contextlib.suppress(msgspec.DecodeError, TypeError):
             message = _status_decoder.decode(error.body or b"").message or message
         return f"the API server answered {error.status}: {message}"
     return f"{type(error).__name__}: {error}"
+
+
+def _cut(response: Any, overdue: threading.Event | None = None) -> None:
+    """Wake a thread blocked reading `response`; the watch may end on its own between a read and this."""
+    if overdue is not None:
+        overdue.set()
+    with contextlib.suppress(ValueError, RuntimeError, OSError):
+        response.shutdown()

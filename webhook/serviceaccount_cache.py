@@ -27,17 +27,32 @@ _Namespaces = dict[str, dict[str, Mapping[str, str]]]
 _SharedTable = dict[_AnnotationItems, Mapping[str, str]]
 
 _MIN_SHARED_SWEEP = 1024
+_MAX_REMEMBERED_DELETIONS = 1024
 
 
 class ServiceAccountCache:
     """(namespace, name) → the ServiceAccount's `<prefix>/...` annotations, or None when it is not cached."""
 
-    __slots__ = ("_lock", "_namespaces", "_prefix", "_shared", "_size", "_sweep_at", "_synced")
+    __slots__ = (
+        "_deleted",
+        "_lock",
+        "_namespaces",
+        "_prefix",
+        "_read",
+        "_shared",
+        "_size",
+        "_sweep_at",
+        "_synced",
+    )
 
     def __init__(self, *, annotation_prefix: str) -> None:
         self._prefix = f"{annotation_prefix}/"
         self._lock = threading.Lock()
         self._namespaces: _Namespaces = {}
+        # resourceVersions that order a direct read against the watch (see put_if_absent): of entries cached
+        # from a read the watch has not reached yet, and of recent deletions. Both small; a list clears them.
+        self._read: dict[tuple[str, str], int] = {}
+        self._deleted: dict[tuple[str, str], int] = {}
         self._shared: _SharedTable = {}
         self._sweep_at = _MIN_SHARED_SWEEP
         self._size = 0
@@ -59,27 +74,49 @@ class ServiceAccountCache:
             CACHE_MISSES.inc()
         return annotations
 
-    def put(self, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
-        """Store what the watch reported; of `annotations`, only the prefixed ones are kept."""
+    def put(self, namespace: str, name: str, annotations: Mapping[str, str], *, version: str = "") -> None:
+        """Store what the watch reported at resourceVersion `version`; of `annotations`, only the prefixed
+        ones are kept. An event older than a direct read already cached is skipped: the watch catches up."""
+        key = (namespace, name)
         with self._lock:
+            read = self._read.get(key)
+            if read is not None:
+                reported = _number(version)
+                if reported is not None and reported < read:
+                    return
+                del self._read[key]
+            self._deleted.pop(key, None)
             self._store(namespace, name, self._share(annotations, self._shared))
 
-    def put_if_absent(self, namespace: str, name: str, annotations: Mapping[str, str]) -> Mapping[str, str]:
-        """Store what a direct API read found, unless the watch already delivered this ServiceAccount.
-
-        The watch is the authority: its copy may be newer than a read that raced with it. Returns the
-        annotations now cached.
-        """
+    def put_if_absent(
+        self, namespace: str, name: str, annotations: Mapping[str, str], *, version: str = ""
+    ) -> Mapping[str, str]:
+        """Store what a direct API read found at resourceVersion `version`, unless the watch already
+        delivered this ServiceAccount (its copy may be newer than a read that raced with it) or reported it
+        deleted since. Returns the annotations to use now: the cached ones, else those read."""
+        key = (namespace, name)
         with self._lock:
             cached = self._namespaces.get(namespace, {}).get(name)
             if cached is not None:
                 return cached
             shared = self._share(annotations, self._shared)
+            read, deleted = _number(version), self._deleted.get(key)
+            if read is not None and deleted is not None and read <= deleted:
+                return shared
             self._store(namespace, name, shared)
+            if read is not None:
+                self._read[key] = read
             return shared
 
-    def delete(self, namespace: str, name: str) -> None:
+    def delete(self, namespace: str, name: str, *, version: str = "") -> None:
+        key = (namespace, name)
         with self._lock:
+            self._read.pop(key, None)
+            deleted = _number(version)
+            if deleted is not None:
+                self._deleted[key] = deleted
+                if len(self._deleted) > _MAX_REMEMBERED_DELETIONS:
+                    del self._deleted[next(iter(self._deleted))]
             names = self._namespaces.get(namespace)
             if names is None or names.pop(name, None) is None:
                 return
@@ -104,6 +141,8 @@ class ServiceAccountCache:
         size = sum(len(names) for names in namespaces.values())
         with self._lock:
             self._namespaces = namespaces
+            self._read.clear()
+            self._deleted.clear()
             self._shared = shared
             self._sweep_at = max(_MIN_SHARED_SWEEP, 2 * len(shared))
             self._size = size
@@ -146,3 +185,9 @@ class ServiceAccountCache:
                     live[tuple(mapping.items())] = mapping
         self._shared = live
         self._sweep_at = max(_MIN_SHARED_SWEEP, 2 * len(live))
+
+
+def _number(version: str) -> int | None:
+    """A resourceVersion as a number, to order a direct read against the watch. They are opaque by contract
+    but integers from etcd; None (no ordering, the watch wins as before) for any other kind."""
+    return int(version) if version.isdigit() else None

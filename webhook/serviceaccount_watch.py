@@ -87,7 +87,10 @@ class WatchedServiceAccounts:
                 f"reading {where} from the API failed: {describe_api_error(error)}"
             ) from error
         API_FALLBACKS.labels(result="found").inc()
-        return self._cache.put_if_absent(namespace, name, found.metadata.annotations or EMPTY_ANNOTATIONS)
+        metadata = found.metadata
+        return self._cache.put_if_absent(
+            namespace, name, metadata.annotations or EMPTY_ANNOTATIONS, version=metadata.resourceVersion
+        )
 
     def _read(self, namespace: str, name: str) -> KubeObject:
         response: Any = self._core.read_namespaced_service_account(
@@ -108,6 +111,11 @@ class WatchedServiceAccounts:
     def _apply(self, event: EventType, item: KubeObject) -> None:
         metadata = item.metadata
         if event == "DELETED":
-            self._cache.delete(metadata.namespace, metadata.name)
+            self._cache.delete(metadata.namespace, metadata.name, version=metadata.resourceVersion)
         else:
-            self._cache.put(metadata.namespace, metadata.name, metadata.annotations or EMPTY_ANNOTATIONS)
+            self._cache.put(
+                metadata.namespace,
+                metadata.name,
+                metadata.annotations or EMPTY_ANNOTATIONS,
+                version=metadata.resourceVersion,
+            )

@@ -90,6 +90,49 @@ def test_put_if_absent_keeps_what_the_watch_delivered(cache: ServiceAccountCache
     assert added == cache.get("default", "new") == {ROLE: role_arn("new")}
 
 
+def test_a_read_of_a_serviceaccount_the_watch_has_deleted_since_is_used_once_not_cached(
+    cache: ServiceAccountCache,
+) -> None:
+    cache.delete("default", "app", version="1002")
+
+    answered = cache.put_if_absent("default", "app", {ROLE: role_arn("read")}, version="1001")
+
+    assert answered == {ROLE: role_arn("read")}
+    assert cache.get("default", "app") is None
+    assert len(cache) == 0
+
+
+def test_a_serviceaccount_created_again_after_its_deletion_is_cached(cache: ServiceAccountCache) -> None:
+    cache.delete("default", "app", version="1002")
+
+    cache.put_if_absent("default", "app", {ROLE: role_arn("again")}, version="1003")
+
+    assert cache.get("default", "app") == {ROLE: role_arn("again")}
+
+
+def test_a_watch_event_older_than_a_read_already_cached_does_not_replace_it(
+    cache: ServiceAccountCache,
+) -> None:
+    cache.put_if_absent("default", "app", {ROLE: role_arn("new")}, version="1002")
+
+    cache.put("default", "app", {ROLE: role_arn("old")}, version="1001")
+    assert cache.get("default", "app") == {ROLE: role_arn("new")}
+
+    cache.put("default", "app", {ROLE: role_arn("newer")}, version="1003")
+    assert cache.get("default", "app") == {ROLE: role_arn("newer")}
+
+
+@pytest.mark.parametrize("version", ["", "opaque-token"])
+def test_without_comparable_versions_the_watch_wins_as_it_always_did(
+    cache: ServiceAccountCache, version: str
+) -> None:
+    cache.put_if_absent("default", "app", {ROLE: role_arn("read")}, version="1002")
+
+    cache.put("default", "app", {ROLE: role_arn("watch")}, version=version)
+
+    assert cache.get("default", "app") == {ROLE: role_arn("watch")}
+
+
 def test_replace_all_swaps_the_whole_content_and_marks_synced(cache: ServiceAccountCache) -> None:
     cache.put("default", "stale", {ROLE: role_arn("stale")})
     assert not cache.synced

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from kubernetes.client import ApiClient
 
 from tests.cache.support import FAST_BACKOFF, ROLE, eventually, metric, role_arn, service_account, watching
 from tests.fake_apiserver import FakeApiServer, write_kubeconfig
+from webhook import list_watch
 from webhook.errors import ServiceAccountSourceError
 from webhook.kube_client import api_client
 from webhook.serviceaccount_watch import WatchedServiceAccounts
@@ -229,6 +232,19 @@ def test_a_slow_api_cannot_hold_the_lookup_past_its_timeout(
     assert metric("serviceaccount_api_fallbacks_total", result="error") - errors_before == 1
 
 
+def test_a_timed_out_lookup_is_not_retried_behind_the_callers_back(
+    fake_apiserver: FakeApiServer, start: Start
+) -> None:
+    directory = start(fallback_timeout=0.2)
+    fake_apiserver.delays["get"] = 30.0
+
+    with pytest.raises(ServiceAccountSourceError):
+        asyncio.run(directory.fetch("shop", "app"))
+    time.sleep(1.5)  # urllib3's own retries would have sent three more reads by now
+
+    assert fake_apiserver.count("get", "/api/v1/namespaces/shop/serviceaccounts/app") == 1
+
+
 def test_an_unreachable_api_is_an_error_not_a_missing_serviceaccount(tmp_path: Path) -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
@@ -251,3 +267,76 @@ def test_stop_ends_the_watch_promptly(fake_apiserver: FakeApiServer, start: Star
     directory.stop()
 
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("watch serviceaccounts")]
+
+
+class NeverEndingWatchServer:
+    """An API server that lists nothing and then keeps each watch open forever, with a bookmark every
+    0.2 s: what a watch looks like from the client when the API server's end of it is lost but something
+    (a proxy, a half-dead node) still trickles bytes. Only the client's own deadline can end it."""
+
+    def __init__(self) -> None:
+        self.watches = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            while not self._stopped.is_set():
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    received = connection.recv(4096)
+                    if not received:
+                        return
+                    request += received
+                if b"watch=true" not in request.split(b"\r\n", 1)[0]:
+                    body = b'{"kind":"ServiceAccountList","metadata":{"resourceVersion":"7"},"items":[]}'
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                       b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+                    continue
+                self.watches += 1
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                   b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+                bookmark = b'{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"7"}}}\n'
+                with contextlib.suppress(OSError):
+                    while not self._stopped.wait(0.2):
+                        connection.sendall(b"%x\r\n%s\r\n" % (len(bookmark), bookmark))
+                return
+
+
+def test_a_watch_that_never_ends_is_cut_at_its_deadline_and_resumed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(list_watch, "_WATCH_SECONDS", (1, 1))
+    monkeypatch.setattr(list_watch, "_WATCH_READ_GRACE", 1.0)
+    server = NeverEndingWatchServer()
+    directory = WatchedServiceAccounts(
+        api_client=api_client(server=server.url),
+        annotation_prefix="eks.amazonaws.com",
+        fallback_timeout=2.0,
+        backoff=FAST_BACKOFF,
+    )
+    directory.start()
+    try:
+        eventually(lambda: server.watches >= 2, timeout=30, what="a second watch after the first was cut")
+    finally:
+        directory.stop()
+        server.stop()
+
+    assert "the watch was not ended 2s after it began" in caplog.text
