@@ -23,11 +23,11 @@ import logging
 import os
 import ssl
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from webhook import metrics
-from webhook.certs import key_matches, load_certificate, not_after, utc_now
+from webhook.certs import generate_bundle, key_matches, load_certificate, not_after, utc_now
 from webhook.errors import CertificateError, ConfigurationError
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
@@ -36,6 +36,8 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 are all of that kind already."""
 ALPN_PROTOCOLS = ["http/1.1"]
 RELOAD_SOURCE = "tls"
+PLACEHOLDER_NAME = "no-certificate-yet.pod-identity-webhook.invalid"
+PLACEHOLDER_VALIDITY = timedelta(days=1)
 DEFAULT_POLL_INTERVAL = 1.0
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class ServingTLS:
         self.context = self._new_context()
         self.context.sni_callback = self._choose_certificate
         self._active: ssl.SSLContext | None = None
+        self._placeholder_context: ssl.SSLContext | None = None
         self._certificate: bytes | None = None
 
     @property
@@ -70,14 +73,7 @@ class ServingTLS:
         if not key_matches(cert=cert, key=key):
             raise CertificateError("the private key does not belong to the certificate")
         expiry = not_after(cert)
-        context = self._new_context()
-        with tempfile.TemporaryDirectory(prefix="pod-identity-webhook-tls-") as directory:
-            cert_path = _write_private(Path(directory, "tls.crt"), cert)
-            key_path = _write_private(Path(directory, "tls.key"), key)
-            try:
-                context.load_cert_chain(cert_path, key_path)
-            except ssl.SSLError as error:
-                raise CertificateError(f"OpenSSL rejected the certificate: {error.reason or error}") from None
+        context = self._context_serving(cert=cert, key=key)
         if expiry <= utc_now():
             logger.warning(
                 "the serving certificate expired at %s; clients will reject it", expiry.isoformat()
@@ -86,6 +82,17 @@ class ServingTLS:
         self._certificate = cert
         metrics.CERTIFICATE_EXPIRY.set(expiry.timestamp())
         return expiry
+
+    def _context_serving(self, *, cert: bytes, key: bytes) -> ssl.SSLContext:
+        context = self._new_context()
+        with tempfile.TemporaryDirectory(prefix="pod-identity-webhook-tls-") as directory:
+            cert_path = _write_private(Path(directory, "tls.crt"), cert)
+            key_path = _write_private(Path(directory, "tls.key"), key)
+            try:
+                context.load_cert_chain(cert_path, key_path)
+            except ssl.SSLError as error:
+                raise CertificateError(f"OpenSSL rejected the certificate: {error.reason or error}") from None
+        return context
 
     def _new_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -98,11 +105,19 @@ class ServingTLS:
     def _choose_certificate(
         self, connection: ssl.SSLObject, _server_name: str | None, _context: ssl.SSLContext
     ) -> int | None:
-        active = self._active
-        if active is None:
-            return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
-        connection.context = active
+        connection.context = self._active or self._placeholder()
         return None
+
+    def _placeholder(self) -> ssl.SSLContext:
+        """Until a certificate is loaded (self mode may wait for the API server), handshakes get a throwaway
+        self-signed one: the kubelet's liveness probe, which checks no certificate, then reaches /livez and
+        does not restart a healthy process, while every client that checks the caBundle refuses it and
+        /readyz says why the webhook is not ready."""
+        if self._placeholder_context is None:
+            pair = generate_bundle(dns_names=[PLACEHOLDER_NAME], ca_validity=PLACEHOLDER_VALIDITY,
+                                   cert_validity=PLACEHOLDER_VALIDITY).serving  # fmt: skip
+            self._placeholder_context = self._context_serving(cert=pair.cert, key=pair.key)
+        return self._placeholder_context
 
 
 class TLSFileReloader:

@@ -8,7 +8,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,29 +47,82 @@ class Server:
         assert self.process.poll() is None, f"serve exited early:\n{self.log.read_text(errors='replace')}"
 
 
+StartServer = Callable[[], Server]
+
+
 @pytest.fixture
-def self_managed_server(
+def start_self_managed(
     fake_apiserver: FakeApiServer,
     fake_kubeconfig: Path,
     webhook_executable: list[str],
     repo_root: Path,
     tmp_path: Path,
-) -> Iterator[Server]:
+) -> Iterator[StartServer]:
+    """Start `serve --tls-mode self` against the in-test API server; stopped after the test."""
     fake_apiserver.apply(webhook_configuration())
-    port, metrics_port = free_ports(2)
-    command = [
-        *webhook_executable, "serve", "--tls-mode", "self", "--tls-check-interval", "1",
-        "--kubeconfig", str(fake_kubeconfig), "--namespace", NAMESPACE,
-        "--service-account-file", str(repo_root / "examples" / "serviceaccounts.yaml"),
-        "--port", str(port), "--metrics-port", str(metrics_port), "--bind-address", "127.0.0.1",
-    ]  # fmt: skip
-    with (tmp_path / "serve.log").open("wb") as log:
-        process = subprocess.Popen(command, cwd=repo_root, env=clean_environment(), stdout=log, stderr=log)
-    try:
-        yield Server(port=port, process=process, log=tmp_path / "serve.log")
-    finally:
-        process.terminate()
-        process.wait(timeout=EXIT_LIMIT_SECONDS)
+    started: list[Server] = []
+
+    def start() -> Server:
+        port, metrics_port = free_ports(2)
+        command = [
+            *webhook_executable, "serve", "--tls-mode", "self", "--tls-check-interval", "1",
+            "--kubeconfig", str(fake_kubeconfig), "--namespace", NAMESPACE,
+            "--service-account-file", str(repo_root / "examples" / "serviceaccounts.yaml"),
+            "--port", str(port), "--metrics-port", str(metrics_port), "--bind-address", "127.0.0.1",
+        ]  # fmt: skip
+        with (tmp_path / "serve.log").open("wb") as log:
+            process = subprocess.Popen(
+                command, cwd=repo_root, env=clean_environment(), stdout=log, stderr=log
+            )
+        started.append(Server(port=port, process=process, log=tmp_path / "serve.log"))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.process.terminate()
+        server.process.wait(timeout=EXIT_LIMIT_SECONDS)
+
+
+@pytest.fixture
+def self_managed_server(start_self_managed: StartServer) -> Server:
+    return start_self_managed()
+
+
+def probe(port: int, path: str) -> bytes:
+    """GET `path` as the kubelet's HTTPS probe does: no certificate check at all."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n".encode())
+        return b"".join(iter(lambda: tls.recv(4096), b""))
+
+
+def test_a_webhook_waiting_for_its_certificate_is_alive_but_not_ready(
+    start_self_managed: StartServer, fake_apiserver: FakeApiServer
+) -> None:
+    """The API server refuses every read (an outage, RBAC still propagating): the kubelet must not restart a
+    process that is only waiting, and must not send it traffic either."""
+    fake_apiserver.fail_next("get", 403, times=100_000)
+    server = start_self_managed()
+    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
+    while True:
+        try:
+            if probe(server.port, "/livez").startswith(b"HTTP/1.1 200"):
+                break
+        except OSError:
+            pass
+        server.assert_running()
+        assert time.monotonic() < deadline, (
+            f"/livez never answered:\n{server.log.read_text(errors='replace')}"
+        )
+        time.sleep(0.1)
+
+    readiness = probe(server.port, "/readyz")
+    assert readiness.startswith(b"HTTP/1.1 503")
+    assert b"no serving certificate loaded yet" in readiness
 
 
 def test_serve_in_self_mode_is_trusted_through_the_ca_bundle_it_publishes(

@@ -50,11 +50,32 @@ def test_http_1_1_is_chosen_when_the_client_also_offers_http_2(bundle: Certifica
         assert tls.selected_alpn_protocol() == "http/1.1"
 
 
-def test_no_handshake_succeeds_before_a_certificate_is_loaded(bundle: CertificateBundle) -> None:
+def test_no_client_that_checks_the_ca_trusts_the_server_before_a_certificate_is_loaded(
+    bundle: CertificateBundle,
+) -> None:
     serving = ServingTLS()
     assert not serving.loaded
-    with uvicorn_server(serving.context) as port, pytest.raises(ssl.SSLError):
+    with uvicorn_server(serving.context) as port, pytest.raises(ssl.SSLCertVerificationError):
         handshake(port, bundle.ca_cert)
+
+
+def test_liveness_probe_is_answered_before_a_certificate_is_loaded(bundle: CertificateBundle) -> None:
+    """The kubelet's HTTPS probe checks no certificate: a webhook waiting for one must still look alive."""
+    serving = ServingTLS()
+    unverified = ssl.create_default_context()
+    unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+    with (
+        uvicorn_server(serving.context) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        unverified.wrap_socket(raw) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+        reply = b"".join(iter(lambda: tls.recv(4096), b""))
+
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert der is not None and x509.load_der_x509_certificate(der) != certificate_of(bundle)
+    assert not serving.loaded
 
 
 def test_new_certificate_reaches_new_connections_while_open_ones_keep_working(
