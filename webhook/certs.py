@@ -28,6 +28,7 @@ CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
 RENEWAL_FRACTION = 1 / 3
 """A certificate is renewed once less than this fraction of its lifetime is left."""
 CA_COMMON_NAME = "pod-identity-webhook-ca"
+MAX_COMMON_NAME = 64
 
 
 class KeyAlgorithm(enum.StrEnum):
@@ -107,9 +108,12 @@ def issue_serving_certificate(
     ca_certificate = load_certificate(ca.cert)
     ca_key = _load_signing_key(ca.key)
     key = _new_key(algorithm)
-    alternative_names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+    alternative_names: list[x509.GeneralName] = [_dns_name(name) for name in dns_names]
     alternative_names += [x509.IPAddress(_ip_address(address)) for address in ip_addresses]
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (*dns_names, *ip_addresses)[0])])
+    # Clients check the alternative names; the common name is only a label, and X.509 caps it at 64
+    # characters, while a DNS name may have 253. Without one, the subject is empty and the names critical.
+    common_name = next((name for name in (*dns_names, *ip_addresses) if len(name) <= MAX_COMMON_NAME), None)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else [])
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -123,7 +127,7 @@ def issue_serving_certificate(
             _key_usage(certificate_authority=False, rsa_key=isinstance(key, rsa.RSAPrivateKey)), critical=True
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alternative_names), critical=common_name is None)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
@@ -243,6 +247,15 @@ def _key_usage(*, certificate_authority: bool, rsa_key: bool) -> x509.KeyUsage:
         encipher_only=False,
         decipher_only=False,
     )
+
+
+def _dns_name(text: str) -> x509.DNSName:
+    try:
+        return x509.DNSName(text)
+    except ValueError:
+        raise CertificateError(
+            f"DNS name {text!r} must be ASCII; write an internationalised name in its xn-- form"
+        ) from None
 
 
 def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

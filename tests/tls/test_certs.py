@@ -148,7 +148,11 @@ def test_successive_cas_have_distinct_names() -> None:
 
 @pytest.mark.parametrize(
     ("names", "addresses", "problem"),
-    [([], [], "at least one DNS name or IP address"), (["webhook"], ["not-an-ip"], "not an IP address")],
+    [
+        ([], [], "at least one DNS name or IP address"),
+        (["webhook"], ["not-an-ip"], "not an IP address"),
+        (["bücher.example"], [], "must be ASCII; write an internationalised name in its xn-- form"),
+    ],
 )
 def test_unusable_names_are_refused(names: list[str], addresses: list[str], problem: str) -> None:
     with pytest.raises(CertificateError, match=problem):
@@ -189,3 +193,24 @@ def test_reissued_certificate_comes_from_the_same_ca(service_bundle: Certificate
 def test_unparseable_pem_is_a_certificate_error(garbage: bytes) -> None:
     with pytest.raises(CertificateError, match="not a PEM certificate"):
         not_after(garbage)
+
+
+LONG_NAME = "pod-identity-webhook.identity-webhook-system.svc.cluster.internal.example.com"
+"""77 characters: a valid DNS name (up to 253), too long for an X.509 common name (up to 64)."""
+
+
+@pytest.mark.parametrize(
+    ("names", "common_name"),
+    [([LONG_NAME], None), ([LONG_NAME, "webhook"], "webhook")],
+    ids=["no-short-name", "first-short-name"],
+)
+def test_a_name_longer_than_a_common_name_may_be_is_still_certified(
+    names: list[str], common_name: str | None
+) -> None:
+    bundle = generate_bundle(dns_names=names, now=NOW)
+
+    verify(bundle, name=x509.DNSName(LONG_NAME))
+    certificate = x509.load_pem_x509_certificate(bundle.cert)
+    assert [attribute.value for attribute in certificate.subject] == ([common_name] if common_name else [])
+    alternative_names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert alternative_names.critical is (common_name is None)
