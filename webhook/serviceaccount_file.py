@@ -29,9 +29,12 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ServiceAccountAnnotations = dict[tuple[str, str], Mapping[str, str]]
 
 
-def load_service_account_annotations(path: Path, *, prefix: str | None) -> ServiceAccountAnnotations:
+def load_service_account_annotations(
+    path: Path, *, prefix: str | None, default_namespace: str = "default"
+) -> ServiceAccountAnnotations:
     """(namespace, name) → the `<prefix>/...` annotations of each ServiceAccount in a file or directory;
-    every annotation with `prefix=None`, so `explain` can spot one written under a misspelt prefix.
+    every annotation with `prefix=None`, so `explain` can spot one written under a misspelt prefix. A
+    ServiceAccount that names no namespace is in `default_namespace`, as `kubectl apply -n` would put it.
 
     Raises ServiceAccountSourceError naming the file and the document (counted from 1) at fault.
     """
@@ -39,7 +42,9 @@ def load_service_account_annotations(path: Path, *, prefix: str | None) -> Servi
     found: ServiceAccountAnnotations = {}
     for file in _files(path):
         for where, service_account in _service_accounts(file):
-            namespace, name, annotations = _read(service_account, where=where)
+            namespace, name, annotations = _read(
+                service_account, where=where, default_namespace=default_namespace
+            )
             found[(namespace, name)] = {
                 key: value for key, value in annotations.items() if key.startswith(wanted)
             }
@@ -129,12 +134,12 @@ def _documents(file: Path) -> Iterator[tuple[int, Any]]:
         raise ServiceAccountSourceError(f"{file}, document {index + 1}: not valid YAML: {error}") from error
 
 
-def _read(service_account: Any, *, where: str) -> tuple[str, str, dict[str, str]]:
+def _read(service_account: Any, *, where: str, default_namespace: str) -> tuple[str, str, dict[str, str]]:
     metadata = service_account.get("metadata")
     if not isinstance(metadata, dict):
         raise ServiceAccountSourceError(f"{where}: a ServiceAccount needs metadata")
     name = metadata.get("name")
-    namespace = metadata.get("namespace") or "default"
+    namespace = metadata.get("namespace") or default_namespace
     if not isinstance(name, str) or not name:
         raise ServiceAccountSourceError(f"{where}: a ServiceAccount needs metadata.name")
     if not isinstance(namespace, str):
@@ -143,6 +148,10 @@ def _read(service_account: Any, *, where: str) -> tuple[str, str, dict[str, str]
     if not isinstance(annotations, dict):
         raise ServiceAccountSourceError(f"{where}: metadata.annotations must be a mapping")
     for key, value in annotations.items():
+        if not isinstance(key, str):
+            raise ServiceAccountSourceError(
+                f'{where}: annotation name {key!r} must be a string, as in Kubernetes (quote it: "{key}")'
+            )
         if not isinstance(value, str):
             raise ServiceAccountSourceError(
                 f'{where}: annotation {key} must be a string, as in Kubernetes (quote it: {key}: "{value}")'

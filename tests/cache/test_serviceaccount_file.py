@@ -107,6 +107,10 @@ def test_the_later_of_two_definitions_wins(tmp_path: Path) -> None:
             r"document 1: annotation eks\.amazonaws\.com/token-expiration must be a string.*quote it",
         ),
         (
+            "kind: ServiceAccount\nmetadata: {name: a, annotations: {1: one}}\n",
+            r"document 1: annotation name 1 must be a string.*quote it",
+        ),
+        (
             "kind: List\nitems:\n- kind: ServiceAccount\n  metadata: {}\n",
             r"accounts\.yaml, document 1, item 1: .*metadata\.name",
         ),

@@ -11,9 +11,11 @@ MOUNT_PATH = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
 
 
 def service_account(
-    annotations: dict[str, str] | None = None, *, name: str = "app", namespace: str = "default"
+    annotations: dict[str, str] | None = None, *, name: str = "app", namespace: str | None = "default"
 ) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
     if annotations:
         metadata["annotations"] = annotations
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}

@@ -69,6 +69,20 @@ def test_pod_without_namespace_is_in_the_namespace_flag(
     assert (explanation["namespace"], explanation["verdict"]) == (namespace, "mutated")
 
 
+@pytest.mark.parametrize(
+    ("args", "namespace"), [([], "default"), (["--namespace", "team-b"], "team-b")], ids=["default", "flag"]
+)
+def test_serviceaccount_without_namespace_is_in_the_namespace_flag_like_the_pod(
+    args: list[str], namespace: str, explain_json: Explain
+) -> None:
+    """`kubectl apply -n team-b -f app.yaml` puts the pod and its ServiceAccount in one namespace."""
+    accounts = [service_account(role_annotation(), namespace=None)]
+
+    (explanation,) = explain_json([pod(namespace=None)], service_accounts=accounts, args=args)
+
+    assert (explanation["namespace"], explanation["verdict"]) == (namespace, "mutated")
+
+
 def test_explained_patch_is_the_one_inject_produces(
     write_yaml: WriteYaml, explain_json: Explain, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -44,7 +44,9 @@ def read_pod_identities(path: str) -> PodIdentityAssociations:
 def offline_sources_from(args: argparse.Namespace) -> OfflineIdentitySources:
     # Every annotation, not only the prefixed ones the mutation reads: explain looks for misspelt prefixes.
     annotations = (
-        load_service_account_annotations(Path(args.service_account_file), prefix=None)
+        load_service_account_annotations(
+            Path(args.service_account_file), prefix=None, default_namespace=args.namespace
+        )
         if args.service_account_file
         else {}
     )
