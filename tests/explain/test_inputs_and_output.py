@@ -57,26 +57,25 @@ def test_kubectl_list_output_explains_every_pod(explain_json: Explain) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "namespace"), [([], "default"), (["--namespace", "team-b"], "team-b")], ids=["default", "flag"]
+    ("args", "namespace", "serviceaccount_names_it"),
+    [
+        ([], "default", True),
+        (["--namespace", "team-b"], "team-b", True),
+        ([], "default", False),
+        (["--namespace", "team-b"], "team-b", False),
+    ],
+    ids=[
+        "default",
+        "flag",
+        "default-serviceaccount-without-namespace",
+        "flag-serviceaccount-without-namespace",
+    ],
 )
-def test_pod_without_namespace_is_in_the_namespace_flag(
-    args: list[str], namespace: str, explain_json: Explain
-) -> None:
-    accounts = [service_account(role_annotation(), namespace=namespace)]
-
-    (explanation,) = explain_json([pod(namespace=None)], service_accounts=accounts, args=args)
-
-    assert (explanation["namespace"], explanation["verdict"]) == (namespace, "mutated")
-
-
-@pytest.mark.parametrize(
-    ("args", "namespace"), [([], "default"), (["--namespace", "team-b"], "team-b")], ids=["default", "flag"]
-)
-def test_serviceaccount_without_namespace_is_in_the_namespace_flag_like_the_pod(
-    args: list[str], namespace: str, explain_json: Explain
+def test_pod_without_namespace_is_in_the_namespace_flag_and_so_is_its_serviceaccount(
+    args: list[str], namespace: str, serviceaccount_names_it: bool, explain_json: Explain
 ) -> None:
     """`kubectl apply -n team-b -f app.yaml` puts the pod and its ServiceAccount in one namespace."""
-    accounts = [service_account(role_annotation(), namespace=None)]
+    accounts = [service_account(role_annotation(), namespace=namespace if serviceaccount_names_it else None)]
 
     (explanation,) = explain_json([pod(namespace=None)], service_accounts=accounts, args=args)
 
