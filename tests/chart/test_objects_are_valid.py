@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from kubernetes_validate import utils as kubernetes_schemas
 
@@ -40,6 +42,23 @@ def test_every_namespaced_object_lands_in_the_release_namespace(chart: Chart, sc
         item["metadata"].get("namespace") for item in rendered.objects if item["kind"] not in cluster_scoped
     }
     assert namespaces == {"team-identity"}
+
+
+DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+"""What a Service name must be (RFC 1035, at most 63 characters); kubernetes-validate does not check it."""
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_services_are_named_within_the_api_servers_limits_even_for_the_longest_name(
+    chart: Chart, scenario: str
+) -> None:
+    values = ALL[scenario] | {
+        "fullnameOverride": "platform-security-irsa-credential-injector-pod-identity-webhook"
+    }
+    services = chart.render(values).of_kind("Service")
+    assert services
+    for service in services:
+        assert DNS_LABEL.fullmatch(service["metadata"]["name"]), service["metadata"]["name"]
 
 
 @pytest.mark.parametrize(

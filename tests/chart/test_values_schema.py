@@ -53,6 +53,36 @@ def test_bad_values_are_rejected_with_a_message_naming_them(
     assert message in chart.rejection(values)
 
 
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        {"name": "corp-ca", "kind": "ClusterIssuer"},
+        {"name": "corp-ca", "kind": "Issuer", "group": "cert-manager.io"},
+        {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"},
+    ],
+    ids=["cert-manager", "cert-manager-group", "external-issuer"],
+)
+def test_cert_manager_issuers_of_every_kind_are_accepted(chart: Chart, issuer: dict[str, str]) -> None:
+    values = {"certificates": {"mode": "cert-manager", "certManager": {"issuerRef": issuer}}}
+    (certificate,) = [item for item in chart.render(values).objects if item["kind"] == "Certificate"]
+    assert certificate["spec"]["issuerRef"] == issuer
+
+
+@pytest.mark.parametrize(
+    ("issuer", "message"),
+    [
+        ({"kind": "ClusterIssuer"}, "name is required"),
+        ({"name": "corp-ca", "kind": "AWSPCAClusterIssuer"}, '"Issuer", "ClusterIssuer"'),
+    ],
+    ids=["no-name", "external-kind-without-its-group"],
+)
+def test_an_issuer_cert_manager_would_refuse_is_rejected_at_install(
+    chart: Chart, issuer: dict[str, str], message: str
+) -> None:
+    values = {"certificates": {"mode": "cert-manager", "certManager": {"issuerRef": issuer}}}
+    assert message in chart.rejection(values)
+
+
 def test_secret_mode_needs_both_the_secret_and_the_ca_bundle(chart: Chart) -> None:
     error = chart.rejection({"certificates": {"mode": "secret", "secret": {"name": "corp-webhook-tls"}}})
     assert "certificates.secret.caBundle" in error

@@ -81,6 +81,35 @@ def test_a_single_replica_gets_no_disruption_budget_that_would_block_drains(char
     assert chart.render({"replicaCount": 1}).of_kind("PodDisruptionBudget") == []
 
 
+def test_a_stopping_replica_keeps_serving_while_endpoints_catch_up_then_drains_within_its_grace(
+    chart: Chart,
+) -> None:
+    rendered = chart.render()
+    pre_stop = rendered.container["lifecycle"]["preStop"]["exec"]["command"]
+    grace = rendered.pod_spec["terminationGracePeriodSeconds"]
+    assert pre_stop == ["sleep", "5"]
+    assert int(pre_stop[1]) + int(rendered.flag("--shutdown-timeout") or 0) < grace
+
+
+def test_no_shutdown_delay_leaves_no_pre_stop_hook(chart: Chart) -> None:
+    rendered = chart.render({"shutdownDelaySeconds": 0, "terminationGracePeriodSeconds": 10})
+    assert "lifecycle" not in rendered.container
+    assert rendered.flag("--shutdown-timeout") == "5"
+
+
+@pytest.mark.parametrize(
+    ("anti_affinity", "surge", "unavailable"), [("soft", 1, 0), ("none", 1, 0), ("hard", 0, 1)]
+)
+def test_a_rollout_never_needs_a_node_hard_anti_affinity_cannot_give(
+    chart: Chart, anti_affinity: str, surge: int, unavailable: int
+) -> None:
+    """A surge replica under hard anti-affinity needs a node with no webhook pod: there may be none."""
+    rolling = chart.render({"podAntiAffinity": anti_affinity}).one("Deployment")["spec"]["strategy"][
+        "rollingUpdate"
+    ]
+    assert (rolling["maxSurge"], rolling["maxUnavailable"]) == (surge, unavailable)
+
+
 def test_scheduling_and_pod_settings_come_from_values(chart: Chart) -> None:
     rendered = chart.render(EVERYTHING)
     spec = rendered.pod_spec
