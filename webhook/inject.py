@@ -47,9 +47,11 @@ class OfflineIdentitySources:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PodPatch:
-    """The patch of one pod, with paths relative to the document that holds it (ready for `kubectl patch`)."""
+    """The patch of one pod, with paths relative to the object that holds it (ready for `kubectl patch`):
+    the document, or item `item` of a `List` document."""
 
     document: int
+    item: int | None
     kind: str
     namespace: str
     name: str
@@ -57,20 +59,28 @@ class PodPatch:
     warnings: tuple[str, ...]
 
 
-def pods_in(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(JSON pointer, pod object) of each pod or pod template in a document, `List` items included."""
+def pods_in(document: Any) -> Iterator[tuple[int | None, dict[str, Any], str, dict[str, Any]]]:
+    """(List item index or None, object holding the pod, JSON pointer to the pod within that object, pod) of
+    each pod or pod template in a document, the items of a `List` (as kubectl prints them) included."""
     if not isinstance(document, dict):
         return
     kind = document.get("kind")
     if kind is not None and str(kind).endswith("List") and isinstance(document.get("items"), list):
         for index, item in enumerate(document["items"]):
-            for pointer, pod in pods_in(item):
-                yield f"/items/{index}{pointer}", pod
+            for pointer, pod in _pod_of(item):
+                yield index, item, pointer, pod
         return
-    path = TEMPLATE_PATHS.get(str(kind))
+    for pointer, pod in _pod_of(document):
+        yield None, document, pointer, pod
+
+
+def _pod_of(holder: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    if not isinstance(holder, dict):
+        return
+    path = TEMPLATE_PATHS.get(str(holder.get("kind")))
     if path is None:
         return
-    target: Any = document
+    target: Any = holder
     for key in path:
         target = target.get(key) if isinstance(target, dict) else None
     if isinstance(target, dict):
@@ -81,32 +91,37 @@ def pods_in(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 class FoundPod:
     """A pod found in a manifest, with the names the server would see for it."""
 
+    item: int | None
+    """Which item of a `List` document holds it; None when the document itself does."""
     pointer: str
-    """Where the pod sits in its document (empty for a bare Pod)."""
+    """Where the pod sits in the object that holds it (empty for a bare Pod)."""
     source: dict[str, Any]
     """The pod's JSON as written; patches apply to it."""
     pod: Pod
     kind: str
-    """The kind of the document that holds it."""
+    """The kind of the object that holds it."""
     name: str
     namespace: str
 
 
 def found_pods(document: Any, *, index: int, default_namespace: str) -> Iterator[FoundPod]:
-    """Every pod in a document, named and placed in a namespace as the API server would place it."""
-    owner = (document.get("metadata") or {}) if isinstance(document, dict) else {}
-    for pointer, source in pods_in(document):
+    """Every pod in a document, named and placed in a namespace as the API server would place it: by its
+    own metadata, else by the object holding it (a workload, or a `List` item)."""
+    for item, holder, pointer, source in pods_in(document):
+        where = f"/items/{item}{pointer}" if item is not None else pointer
         try:
             pod = pod_from_object(source)
         except msgspec.ValidationError as error:
             raise ConfigurationError(
-                f"document {index}: pod at {pointer or '/'} is malformed: {error}"
+                f"document {index}: pod at {where or '/'} is malformed: {error}"
             ) from error
+        owner = holder.get("metadata") or {}
         yield FoundPod(
+            item=item,
             pointer=pointer,
             source=source,
             pod=pod,
-            kind=str(document.get("kind")),
+            kind=str(holder.get("kind")),
             name=pod.meta.name or owner.get("name") or pod.display_name,
             namespace=pod.meta.namespace or owner.get("namespace") or default_namespace,
         )
@@ -166,6 +181,7 @@ def inject_document(
         results.append(
             PodPatch(
                 document=index,
+                item=found.item,
                 kind=found.kind,
                 namespace=namespace,
                 name=found.name,

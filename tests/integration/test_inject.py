@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonpatch
 import pytest
 import yaml
 
@@ -164,3 +165,32 @@ def test_patch_output_is_the_patch_the_server_sends(
     served = decoded_patch(client.post("/mutate", json=admission_review(pod_json)).json())
     assert served
     assert offline == [{**operation, "path": pointer + operation["path"]} for operation in served]
+
+
+KUBECTL_LIST: Json = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
+                      "items": [CONFIGMAP, DEPLOYMENT]}  # fmt: skip
+"""`kubectl get deploy,cm -n shop -o yaml`: the List names no namespace, its items do."""
+
+
+def test_a_workload_in_a_kubectl_list_is_placed_and_patched_as_itself(inject: Inject) -> None:
+    result = inject(yaml.safe_dump(KUBECTL_LIST), "--output", "patch")
+
+    (line,) = result.stdout.splitlines()
+    found = json.loads(line)
+    assert {key: found[key] for key in ("document", "item", "kind", "namespace", "name")} == {
+        "document": 0, "item": 1, "kind": "Deployment", "namespace": "shop", "name": "checkout",
+    }  # fmt: skip
+    patched = jsonpatch.apply_patch(
+        DEPLOYMENT, found["patch"]
+    )  # as `kubectl patch deploy checkout --type json`
+    assert role_of(as_pod(patched["spec"]["template"])) == ROLE_ARN
+    assert result.stderr == ""
+
+
+def test_a_kubectl_list_comes_back_with_its_workloads_mutated(inject: Inject) -> None:
+    result = inject(yaml.safe_dump(KUBECTL_LIST))
+
+    (listed,) = yaml.safe_load_all(result.stdout)
+    configmap, deployment = listed["items"]
+    assert configmap == CONFIGMAP
+    assert role_of(as_pod(deployment["spec"]["template"])) == ROLE_ARN

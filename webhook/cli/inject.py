@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {result.kind} {result.namespace}/{result.name}: {warning}", file=sys.stderr)
     if args.output == "patch":
         for result in results:
-            print(json.dumps({"document": result.document, "kind": result.kind, "namespace": result.namespace,
-                              "name": result.name, "patch": result.patch}))  # fmt: skip
+            print(json.dumps({"document": result.document, "item": result.item, "kind": result.kind,
+                              "namespace": result.namespace, "name": result.name, "patch": result.patch}))  # fmt: skip
     elif manifests.json:
         print(json.dumps(documents if manifests.json_array else documents[0], indent=2))
     else:
