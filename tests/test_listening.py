@@ -32,3 +32,9 @@ def test_only_a_privileged_port_gets_the_privilege_advice() -> None:
     )
 
     assert "ip_unprivileged_port_start" not in message
+
+
+def test_an_ipv6_address_is_written_as_in_a_url() -> None:
+    message = str(listen_error(OSError(errno.EADDRINUSE, "in use"), host="::", port=443, flag="--port"))
+
+    assert message.startswith("cannot listen on [::]:443 (--port): ")

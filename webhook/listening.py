@@ -23,7 +23,7 @@ T = TypeVar("T")
 def listen_error(error: OSError, *, host: str, port: int, flag: str) -> ConfigurationError:
     """What a failed bind means for an operator. Port 443 is the reference webhook's default, and this
     image runs as a non-root user: that case gets its remedies spelled out."""
-    where = f"cannot listen on {host}:{port} ({flag})"
+    where = f"cannot listen on {url_host(host)}:{port} ({flag})"
     if error.errno == errno.EACCES and port < PRIVILEGED_PORTS_BELOW:
         return ConfigurationError(
             f"{where}: ports below {PRIVILEGED_PORTS_BELOW} need privilege and this process runs as uid "
