@@ -26,6 +26,7 @@ from webhook import __version__
 from webhook.admission import AdmissionHandler
 from webhook.cli.tls_options import start_tls
 from webhook.http_app import WebhookApp, health_app
+from webhook.http_protocol import GuardedHttpToolsProtocol
 from webhook.listening import bound, effective_bind_address, open_listener, url_host
 from webhook.metrics import REGISTRY
 from webhook.runtime_sources import start_identity_sources
@@ -78,6 +79,7 @@ def uvicorn_config(
         server_header=False,
         proxy_headers=False,  # the API server calls the webhook directly; no proxy to trust
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        http=GuardedHttpToolsProtocol,
         timeout_graceful_shutdown=shutdown_timeout,
     )
 
