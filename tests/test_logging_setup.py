@@ -43,3 +43,18 @@ def test_text_log_level_filters_debug(capsys: pytest.CaptureFixture[str]) -> Non
     err = capsys.readouterr().err
     assert "shown" in err
     assert "hidden" not in err
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_pod_name_with_line_breaks_cannot_forge_a_log_line(
+    log_format: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Admission sees a pod before the API server validates its name."""
+    configure_logging(log_format=log_format, level="info")
+    forged = "app\n2026-11-23 20:40:00,000 ERROR   webhook.server: FORGED\r\x1b[2K"
+
+    logging.getLogger("webhook.test").warning("pod %s: mount conflict", forged)
+
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "FORGED" in line
+    assert "\x1b" not in line

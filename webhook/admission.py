@@ -23,6 +23,11 @@ from webhook.settings import MutationSettings
 
 log = logging.getLogger("webhook.admission")
 
+MAX_CONTAINERS = 1000
+"""Containers and init containers a pod may have for the webhook to patch it. Real pods have a handful; the
+patch grows with every one, so without a bound a crafted review of a few MB could ask for an answer a
+hundred times its size and hold the event loop for seconds."""
+
 FAILED_OPEN_WARNING = (
     "pod-identity-webhook could not process this pod and admitted it without AWS credentials: {reason}"
 )
@@ -96,6 +101,12 @@ class AdmissionHandler:
         settings = self._settings
         if pod is None or request.operation not in ("", "CREATE") or pod_is_skipped(pod, settings):
             return None, [], "unchanged"
+        spec = pod.pod_spec
+        containers = len(spec.containers or ()) + len(spec.initContainers or ())
+        if containers > MAX_CONTAINERS:
+            log.warning("pod %s has %d containers; pod admitted unchanged", pod.display_name, containers)
+            reason = f"the pod has {containers} containers, more than the {MAX_CONTAINERS} it handles"
+            return None, [FAILED_OPEN_WARNING.format(reason=reason)], "failed_open"
         namespace = request.namespace or pod.meta.namespace or "default"
         name = pod.service_account_name
         annotations = self._service_accounts.cached(namespace, name)

@@ -54,7 +54,7 @@ def decode_review(body: bytes) -> tuple[str, AdmissionRequest]:
     if review.kind != "AdmissionReview" or review.apiVersion not in SUPPORTED_API_VERSIONS:
         raise BadRequestError(
             f"expected kind AdmissionReview with apiVersion {' or '.join(SUPPORTED_API_VERSIONS)}, "
-            f"got kind {review.kind!r} apiVersion {review.apiVersion!r}"
+            f"got kind {_shown(review.kind)} apiVersion {_shown(review.apiVersion)}"
         )
     request = review.request
     if request is None:
@@ -63,10 +63,17 @@ def decode_review(body: bytes) -> tuple[str, AdmissionRequest]:
         raise BadRequestError("AdmissionReview request has no uid")
     if request.kind is None or request.kind.kind != "Pod" or request.kind.group:
         kind = request.kind.kind if request.kind else None
-        raise BadRequestError(f"this webhook admits pods only, got kind {kind!r}")
+        raise BadRequestError(f"this webhook admits pods only, got kind {_shown(kind)}")
     if request.object is None and request.operation in ("", "CREATE"):
         raise BadRequestError("AdmissionReview request has no object")
     return review.apiVersion, request
+
+
+def _shown(value: str | None, *, at_most: int = 100) -> str:
+    """A value from the request, quoted and cut short: an error answer and its log line must not grow with
+    whatever a client chose to send."""
+    text = repr(value)
+    return text if len(text) <= at_most else f"{text[:at_most]}... ({len(text)} characters)"
 
 
 def encode_response(

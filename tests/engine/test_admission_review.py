@@ -25,7 +25,7 @@ from tests.engine.reviews import (
 from tests.engine.support import NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT, apply, container, pod, role_annotations
 from tests.validation import assert_valid_pod
 from webhook import metrics
-from webhook.admission import AdmissionHandler
+from webhook.admission import MAX_CONTAINERS, AdmissionHandler
 from webhook.admission_review import decode_review, encode_response
 from webhook.errors import BadRequestError, ServiceAccountSourceError
 from webhook.mappings import RoleMappings
@@ -193,6 +193,23 @@ def test_api_failure_after_a_cache_miss_fails_open_with_a_warning() -> None:
     assert requests_counted("failed_open") == before + 1
 
 
+@pytest.mark.parametrize(("containers", "patched"), [(MAX_CONTAINERS, True), (MAX_CONTAINERS + 1, False)])
+def test_a_pod_with_more_containers_than_any_real_one_is_admitted_unpatched_with_a_warning(
+    containers: int, patched: bool
+) -> None:
+    """Its patch would grow with every container: a crafted review must not buy a huge answer."""
+    crowded = pod(*(container(f"c{number}") for number in range(containers)))
+    before = requests_counted("failed_open")
+
+    status, reply = answer(encode(admission_review(crowded)))
+
+    assert (status, reply["response"]["allowed"]) == (200, True)
+    assert bool(decoded_patch(reply)) is patched
+    assert requests_counted("failed_open") == before + (0 if patched else 1)
+    if not patched:
+        assert f"{containers} containers" in reply["response"]["warnings"][0]
+
+
 def test_unexpected_internal_error_fails_open_without_leaking_details(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -351,3 +368,13 @@ def test_encode_carries_patch_and_warnings() -> None:
 
     assert decoded_patch(reply) == patch
     assert reply["response"]["warnings"] == ["careful"]
+
+
+def test_an_error_answer_does_not_grow_with_what_the_client_sent() -> None:
+    huge_kind = "Pod" * 100_000
+
+    status, reply = answer(encode({**admission_review(pod()), "kind": huge_kind}))
+
+    assert status == 400
+    assert len(reply["error"]) < 400
+    assert "(300002 characters)" in reply["error"]  # the value's repr: quotes included
