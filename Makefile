@@ -48,7 +48,7 @@ bench: $(STAMP)
 	scripts/ensure-wrk
 	$(BIN)/python -m benchmarks.run --write docs/benchmarks.md
 
-## e2e-kind: end-to-end on a real kind cluster (needs Docker, kind, kubectl, helm and internet access)
+## e2e-kind: end-to-end on a real kind cluster (needs Docker, kind, kubectl, openssl and internet access; installs helm)
 e2e-kind:
 	tests/e2e/kind.sh
 

@@ -1,5 +1,6 @@
 """The real server reading ServiceAccounts and role mappings from a cluster: here the in-test API server
-(tests/fake_apiserver.py), which speaks the real list/watch wire format, reached through a kubeconfig."""
+(tests/fake_apiserver.py), which speaks the real list/watch wire format, reached through a kubeconfig, or
+through --kube-api as a manifest written for the reference webhook would start it."""
 
 from __future__ import annotations
 
@@ -41,8 +42,31 @@ def role_mappings(config: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
+def command_line(
+    how: str, *, fake_apiserver: FakeApiServer, kubeconfig: Path
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(subcommand, flags) that point the server at the in-test API server: our own command line, or the
+    reference webhook's (flags alone, the server named by --kube-api, no kubeconfig)."""
+    if how == "serve-with-kubeconfig":
+        return ("serve",), (
+            "--kubeconfig",
+            str(kubeconfig),
+            "--namespace",
+            WEBHOOK_NAMESPACE,
+            "--watch-config-map",
+        )
+    return (), (
+        "--in-cluster=false",
+        f"--kube-api={fake_apiserver.url}",
+        f"--namespace={WEBHOOK_NAMESPACE}",
+        "--watch-config-map=true",
+        "--logtostderr",
+    )
+
+
+@pytest.fixture(params=["serve-with-kubeconfig", "reference-with-kube-api"])
 def cluster_server(  # noqa: PLR0917 - pytest passes fixtures positionally
+    request: pytest.FixtureRequest,
     fake_apiserver: FakeApiServer,
     fake_kubeconfig: Path,
     certificates: Certificates,
@@ -52,19 +76,15 @@ def cluster_server(  # noqa: PLR0917 - pytest passes fixtures positionally
 ) -> Iterator[RunningServer]:
     fake_apiserver.apply(service_account("annotated", {"eks.amazonaws.com/role-arn": ANNOTATED_ROLE}))
     fake_apiserver.apply(service_account("plain"))
+    command, flags = command_line(request.param, fake_apiserver=fake_apiserver, kubeconfig=fake_kubeconfig)
     server = start_server(
         executable=webhook_executable,
         cwd=repo_root,
         certificates=certificates,
         service_account_file=None,
         log=tmp_path / "serve.log",
-        extra_args=(
-            "--kubeconfig",
-            str(fake_kubeconfig),
-            "--namespace",
-            WEBHOOK_NAMESPACE,
-            "--watch-config-map",
-        ),
+        command=command,
+        extra_args=flags,
     )
     yield server
     assert server.terminate() == 0
@@ -130,35 +150,3 @@ def test_role_mappings_configmap_is_followed_until_deleted(
         fake_apiserver.remove("v1", "ConfigMap", "pod-identity-webhook", WEBHOOK_NAMESPACE)
 
         eventually(lambda: role_of(client, "plain"), None)
-
-
-def test_reference_command_line_reaches_the_api_server_through_kube_api(
-    fake_apiserver: FakeApiServer,
-    certificates: Certificates,
-    webhook_executable: list[str],
-    repo_root: Path,
-    tmp_path: Path,
-) -> None:
-    fake_apiserver.apply(service_account("annotated", {"eks.amazonaws.com/role-arn": ANNOTATED_ROLE}))
-    fake_apiserver.apply(role_mappings(f'{{"shop/plain": {{"RoleARN": "{MAPPED_ROLE}"}}}}'))
-    server = start_server(
-        executable=webhook_executable,
-        cwd=repo_root,
-        certificates=certificates,
-        service_account_file=None,
-        log=tmp_path / "serve.log",
-        command=(),
-        extra_args=(
-            "--in-cluster=false",
-            f"--kube-api={fake_apiserver.url}",
-            f"--namespace={WEBHOOK_NAMESPACE}",
-            "--watch-config-map=true",
-            "--logtostderr",
-        ),
-    )
-    try:
-        with server.client() as client:
-            assert role_of(client, "annotated") == ANNOTATED_ROLE
-            eventually(lambda: role_of(client, "plain"), MAPPED_ROLE)
-    finally:
-        assert server.terminate() == 0
