@@ -39,17 +39,18 @@ def clamp_token_expiration(seconds: int, *, where: str) -> tuple[int, str | None
     return seconds, None
 
 
-_TRUE = frozenset(("true", "t", "1"))
-_FALSE = frozenset(("false", "f", "0"))
-"""The reference reads the value with `strconv.ParseBool`; these are its spellings, in any case."""
+PARSE_BOOL_TRUE = frozenset(("true", "t", "1"))
+PARSE_BOOL_FALSE = frozenset(("false", "f", "0"))
+"""The reference reads booleans (annotations and flags) with Go's `strconv.ParseBool`; these are its
+spellings, taken here in any case."""
 
 
 def parse_bool(value: str, *, where: str) -> tuple[bool | None, str | None]:
     """Read "true"/"false" (or "t"/"f", "1"/"0"; any case); anything else is ignored with a warning."""
     text = value.strip().lower()
-    if text in _TRUE:
+    if text in PARSE_BOOL_TRUE:
         return True, None
-    if text in _FALSE:
+    if text in PARSE_BOOL_FALSE:
         return False, None
     return None, f'{where}: {value!r} is neither "true" nor "false"; ignored'
 

@@ -229,19 +229,20 @@ class ListWatch(Generic[T]):
 
     def _watch(self) -> None:
         seconds = random.randint(*_WATCH_SECONDS)
+        deadline_seconds = seconds + _WATCH_READ_GRACE
         response = self._list_call(
             watch=True,
             resource_version=self._resource_version,
             allow_watch_bookmarks=True,
             timeout_seconds=seconds,
             _preload_content=False,
-            _request_timeout=(_LIST_TIMEOUT[0], seconds + _WATCH_READ_GRACE),
+            _request_timeout=(_LIST_TIMEOUT[0], deadline_seconds),
         )
         self._response = response
         # The read timeout restarts with every byte, so a connection that died after an event (a lost API
         # server node, no FIN) would go unnoticed for up to twice the watch's length: cut it at its deadline.
         overdue = threading.Event()
-        deadline = threading.Timer(seconds + _WATCH_READ_GRACE, _cut, args=(response, overdue))
+        deadline = threading.Timer(deadline_seconds, _cut, args=(response, overdue))
         deadline.daemon = True
         deadline.start()
         try:
@@ -258,9 +259,7 @@ class ListWatch(Generic[T]):
             response.close()
             response.release_conn()
         if overdue.is_set():
-            raise _WatchError(
-                f"the watch was not ended {seconds + _WATCH_READ_GRACE:.0f}s after it began, as asked"
-            )
+            raise _WatchError(f"the watch was not ended {deadline_seconds:.0f}s after it began, as asked")
 
     def _handle(self, event: _Event) -> None:
         if event.type == "ERROR":

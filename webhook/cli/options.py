@@ -8,7 +8,7 @@ import logging
 import os
 from typing import Any
 
-from webhook.annotation_values import clamp_token_expiration
+from webhook.annotation_values import PARSE_BOOL_FALSE, PARSE_BOOL_TRUE, clamp_token_expiration
 from webhook.errors import ConfigurationError
 from webhook.settings import (
     DEFAULT_ANNOTATION_PREFIX,
@@ -26,8 +26,8 @@ from webhook.settings import (
 log = logging.getLogger("webhook.cli")
 
 ENV_PREFIX = "POD_IDENTITY_WEBHOOK_"
-_TRUE = {"1", "t", "true", "yes", "on"}
-_FALSE = {"0", "f", "false", "no", "off", ""}
+_TRUE = PARSE_BOOL_TRUE | {"yes", "on"}
+_FALSE = PARSE_BOOL_FALSE | {"no", "off", ""}
 """Go's `strconv.ParseBool` spellings, which the reference's flags take, plus yes/no/on/off; any case."""
 
 
