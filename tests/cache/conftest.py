@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,5 @@ from webhook.kube_client import api_client
 @pytest.fixture
 def cluster(fake_kubeconfig: Path) -> Iterator[ApiClient]:
     """An API client of the official library, talking to the fake API server."""
-    client = api_client(kubeconfig=str(fake_kubeconfig))
-    yield client
-    client.close()
+    with closing(api_client(kubeconfig=str(fake_kubeconfig))) as client:
+        yield client

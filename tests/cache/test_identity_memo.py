@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from webhook.identity import Mode, Source
 from webhook.identity_memo import IdentityMemo
@@ -49,10 +50,17 @@ def resolve(
 def test_the_same_inputs_are_answered_from_memory() -> None:
     memo = IdentityMemo(settings=MutationSettings())
     annotations = annotated(ROLE)
-    kwargs = {"namespace": "shop", "service_account": "checkout", "annotations": annotations}
+    resolve = partial(
+        memo.resolve,
+        namespace="shop",
+        service_account="checkout",
+        annotations=annotations,
+        mappings=NO_MAPPINGS,
+        pod_identities=NO_ASSOCIATIONS,
+    )
 
-    first = memo.resolve(**kwargs, mappings=NO_MAPPINGS, pod_identities=NO_ASSOCIATIONS)
-    second = memo.resolve(**kwargs, mappings=NO_MAPPINGS, pod_identities=NO_ASSOCIATIONS)
+    first = resolve()
+    second = resolve()
 
     assert second is first
     assert first.source is Source.ANNOTATION

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,10 @@ def test_an_explicit_kubeconfig_reaches_its_server(
 ) -> None:
     fake_apiserver.apply(service_account("app", "shop"))
 
-    client = api_client(kubeconfig=str(fake_kubeconfig))
-    try:
+    with closing(api_client(kubeconfig=str(fake_kubeconfig))) as client:
         found = CoreV1Api(client).read_namespaced_service_account("app", "shop")
-    finally:
-        client.close()
 
+    assert found.metadata is not None
     assert found.metadata.name == "app"
 
 
@@ -45,10 +44,8 @@ def test_the_kubeconfig_environment_variable_is_the_default(
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(fake_kubeconfig))
 
-    client = api_client()
-
-    assert client.configuration.host == fake_apiserver.url
-    client.close()
+    with closing(api_client()) as client:
+        assert client.configuration.host == fake_apiserver.url
 
 
 def test_an_explicit_kubeconfig_that_cannot_be_used_is_a_configuration_error(tmp_path: Path) -> None:
@@ -77,11 +74,9 @@ def test_in_a_pod_the_pods_own_credentials_are_used(
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
 
-    client = api_client()
-
-    assert client.configuration.host == "https://10.96.0.1:443"
-    assert client.configuration.auth_settings()["BearerToken"]["value"] == "bearer pod-token"
-    client.close()
+    with closing(api_client()) as client:
+        assert client.configuration.host == "https://10.96.0.1:443"
+        assert client.configuration.auth_settings()["BearerToken"]["value"] == "bearer pod-token"
 
 
 def test_in_a_pod_without_a_token_the_error_says_why(
@@ -101,12 +96,10 @@ def test_kube_api_replaces_the_kubeconfigs_server_and_keeps_its_credentials(
     fake_apiserver.apply(service_account("app", "shop"))
     elsewhere = write_kubeconfig(tmp_path / "kubeconfig", server="https://192.0.2.1:6443")
 
-    client = api_client(kubeconfig=str(elsewhere), server=fake_apiserver.url + "/")
-    try:
+    with closing(api_client(kubeconfig=str(elsewhere), server=fake_apiserver.url + "/")) as client:
         found = CoreV1Api(client).read_namespaced_service_account("app", "shop")
-    finally:
-        client.close()
 
+    assert found.metadata is not None
     assert found.metadata.name == "app"
     assert client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer fake-token"
 
@@ -118,12 +111,10 @@ def test_kube_api_alone_is_used_without_credentials_even_in_a_pod(
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     fake_apiserver.apply(service_account("app", "shop"))
 
-    client = api_client(server=fake_apiserver.url)
-    try:
+    with closing(api_client(server=fake_apiserver.url)) as client:
         found = CoreV1Api(client).read_namespaced_service_account("app", "shop")
-    finally:
-        client.close()
 
+    assert found.metadata is not None
     assert found.metadata.name == "app"
     assert client.configuration.host == fake_apiserver.url
     assert "BearerToken" not in client.configuration.auth_settings()

@@ -87,7 +87,7 @@ def admission_review(
     return {"apiVersion": api_version, "kind": "AdmissionReview", "request": request}
 
 
-def encode(review: Json) -> bytes:
+def encode(review: object) -> bytes:
     return json.dumps(review).encode()
 
 

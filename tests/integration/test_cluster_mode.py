@@ -100,7 +100,9 @@ def role_of(client: httpx.Client, service_account_name: str) -> str | None:
         return None
     patched = apply(original, patch)
     assert_valid_pod(patched, original=original)
-    env = {entry["name"]: entry.get("value") for entry in patched["spec"]["containers"][0]["env"]}
+    env: dict[str, str | None] = {
+        entry["name"]: entry.get("value") for entry in patched["spec"]["containers"][0]["env"]
+    }
     return env["AWS_ROLE_ARN"]
 
 

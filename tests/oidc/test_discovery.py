@@ -33,7 +33,9 @@ def kube_apiserver_kid(key: CertificateIssuerPrivateKeyTypes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
 
 
-def sign_token(key: CertificateIssuerPrivateKeyTypes, *, algorithm: str, issuer: str = ISSUER) -> str:
+def sign_token(
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, *, algorithm: str, issuer: str = ISSUER
+) -> str:
     """A ServiceAccount token as kube-apiserver would sign it."""
     claims = {
         "iss": issuer,

@@ -4,6 +4,7 @@ the in-test API server for the self-managed mode."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,6 +45,5 @@ def renewed_again(bundle: CertificateBundle) -> CertificateBundle:
 @pytest.fixture
 def cluster(fake_kubeconfig: Path) -> Iterator[ApiClient]:
     """An API client of the official library, talking to the in-test API server."""
-    client = api_client(kubeconfig=str(fake_kubeconfig))
-    yield client
-    client.close()
+    with closing(api_client(kubeconfig=str(fake_kubeconfig))) as client:
+        yield client

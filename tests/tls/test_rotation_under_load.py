@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -122,7 +123,9 @@ def fresh_connection_client(port: int, ca_cert: bytes, body: bytes, traffic: Tra
         )
         try:
             problem = send(connection, body)
-            der = connection.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
+            assert isinstance(connection.sock, ssl.SSLSocket)
+            der = connection.sock.getpeercert(binary_form=True)
+            assert der is not None
             traffic.record(failure=problem, certificate=x509.load_der_x509_certificate(der))
         except (OSError, http.client.HTTPException) as error:
             traffic.record(failure=f"new connection: {error!r}")
