@@ -1,17 +1,17 @@
 """Operator mappings from ServiceAccounts to roles, for installers (kOps) that do not annotate them.
 
 The ConfigMap `pod-identity-webhook`, key `config`, holds
-`{"ns/sa": {"RoleARN": ..., "Audience": ..., "UseRegionalSTS": true, "TokenExpiration": 0}}`; the namespace
-part may be a glob. Exact keys win over globs; among globs the one with more literal characters wins.
+`{"ns/sa": {"RoleARN": ..., "Audience": ..., "UseRegionalSTS": true, "TokenExpiration": 0}}`, field names in
+any case as the reference reads them; the namespace part may be a glob.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from webhook import go_json
 from webhook.errors import ConfigurationError
 
 
@@ -26,8 +26,11 @@ class RoleMapping:
     token_expiration: int | None = None
 
 
-def _literal_length(pattern: str) -> int:
-    return sum(1 for char in pattern if char not in "*?[]")
+def _specificity(pattern: str) -> tuple[int, int, str]:
+    """Sorts the narrowest glob first: more literal characters, then fewer `*`; the text breaks ties, so the
+    choice never depends on the ConfigMap's key order."""
+    literals = sum(1 for char in pattern if char not in "*?[]")
+    return (-literals, pattern.count("*"), pattern)
 
 
 class RoleMappings:
@@ -44,7 +47,7 @@ class RoleMappings:
                 globs.append((namespace, name, entry))
             else:
                 self._exact[(namespace, name)] = entry
-        globs.sort(key=lambda item: (-_literal_length(item[0]), item[0]))
+        globs.sort(key=lambda item: _specificity(item[0]))
         self._globs = tuple(globs)
 
     def __len__(self) -> int:
@@ -63,8 +66,8 @@ class RoleMappings:
     def parse(cls, config: str) -> RoleMappings:
         """Parse the ConfigMap's `config` value; raises ConfigurationError naming the bad entry."""
         try:
-            document: Any = json.loads(config) if config.strip() else {}
-        except json.JSONDecodeError as error:
+            document: Any = go_json.parse(config) if config.strip() else {}
+        except ValueError as error:
             raise ConfigurationError(f"role mappings: config is not JSON: {error}") from error
         if not isinstance(document, dict):
             raise ConfigurationError('role mappings: config must be a JSON object keyed by "namespace/name"')
@@ -80,10 +83,10 @@ class RoleMappings:
 
 
 def _entry(key: str, value: dict[str, Any]) -> RoleMapping:
-    role_arn = value.get("RoleARN", "")
-    audience = value.get("Audience") or None
-    regional = value.get("UseRegionalSTS")
-    expiration = value.get("TokenExpiration") or None
+    role_arn = go_json.field(value, "RoleARN") or ""
+    audience = go_json.field(value, "Audience") or None
+    regional = go_json.field(value, "UseRegionalSTS")
+    expiration = go_json.field(value, "TokenExpiration") or None
     if not isinstance(role_arn, str) or not role_arn:
         raise ConfigurationError(f"role mappings: entry {key!r} needs a RoleARN string")
     if audience is not None and not isinstance(audience, str):

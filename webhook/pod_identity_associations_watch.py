@@ -5,9 +5,10 @@ renaming the `..data` symlink onto it: the file's own path never changes, and in
 So this polls `os.stat` of the path, which follows the symlinks, about once a second, and re-reads when the
 inode, device, modification time or size differ. The file is tiny, so the poll costs nothing measurable.
 
-A missing or bad file at start stops the webhook (the operator asked for it). Later, a bad or vanished file
-keeps the previous associations in force and is logged once per change, because dropping them would switch
-running workloads' new pods from Pod Identity to no credentials.
+A missing or bad file at start stops the webhook (the operator asked for it). Later, a bad, vanished or empty
+file keeps the previous associations in force and is logged once per change, because dropping them would
+switch running workloads' new pods from Pod Identity to no credentials. Empty counts as bad only later: a file
+rewritten in place is empty between the truncation and the write, and the poll can land in between.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class PodIdentityAssociationsWatch:
 
     def _apply(self, text: str) -> None:
         try:
+            if not text.strip():
+                raise ConfigurationError(
+                    f'{self._path}: empty (being rewritten?); {{"identities": []}} is how to list none'
+                )
             associations = PodIdentityAssociations.parse(text, source=str(self._path))
         except ConfigurationError as error:
             logger.error(

@@ -152,3 +152,30 @@ def test_a_vanished_file_keeps_the_previous_associations(
 
     eventually(lambda: reloads("error") > errors_before, what="the missing file to be noticed")
     assert ("shop", "agent") in sources.pod_identities
+
+
+def test_a_file_emptied_by_an_in_place_rewrite_keeps_the_previous_associations(
+    tmp_path: Path, sources: IdentitySources
+) -> None:
+    path = tmp_path / FILE_NAME
+    path.write_text(identities(("shop", "agent")))
+    watch = PodIdentityAssociationsWatch(path=path, sources=sources, interval=0.02)
+    errors_before = reloads("error")
+    watch.start()
+    try:
+        path.write_text("")
+        eventually(lambda: reloads("error") > errors_before, what="the empty file to be noticed")
+        assert ("shop", "agent") in sources.pod_identities
+
+        path.write_text(identities(("billing", "worker")))
+        eventually(lambda: ("billing", "worker") in sources.pod_identities, what="the written file")
+    finally:
+        watch.stop()
+
+
+def test_an_emptied_list_is_how_to_remove_every_association(
+    volume: ConfigMapVolume, sources: IdentitySources, watching: PodIdentityAssociationsWatch
+) -> None:
+    volume.update('{"identities": []}')
+
+    eventually(lambda: len(sources.pod_identities) == 0, what="the empty list")

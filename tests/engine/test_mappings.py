@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import pytest
 
 from tests.engine.support import NAMESPACE, ROLE_ARN, admit, pod, role_annotations
+from webhook.errors import ConfigurationError
 from webhook.mappings import RoleMappings
 from webhook.settings import MutationSettings
 
@@ -55,6 +56,25 @@ def test_exact_mapping_beats_a_glob() -> None:
     assert result.env()["AWS_ROLE_ARN"] == MAPPED_ROLE
 
 
+@pytest.mark.parametrize(
+    ("namespace", "winner"),
+    [
+        pytest.param("team-ab", "team-??", id="question-marks-are-narrower-than-a-star"),
+        pytest.param("team-abc", "team-*", id="longer-prefix-beats-any-namespace"),
+        pytest.param("other", "*", id="only-the-star-matches"),
+    ],
+)
+def test_the_narrowest_glob_wins_whatever_the_key_order(namespace: str, winner: str) -> None:
+    patterns = ["*", "team-*", "team-??"]
+    original = pod()
+    original["metadata"]["namespace"] = namespace
+
+    for order in (patterns, patterns[::-1]):
+        config = {f"{pattern}/checkout": {"RoleARN": f"{MAPPED_ROLE}-{pattern}"} for pattern in order}
+        result = admit(original, annotations={}, mappings=mappings(config))
+        assert result.env()["AWS_ROLE_ARN"] == f"{MAPPED_ROLE}-{winner}"
+
+
 def test_serviceaccount_role_annotation_beats_a_mapping() -> None:
     config = {f"{NAMESPACE}/checkout": {"RoleARN": MAPPED_ROLE, "Audience": "mapped-audience"}}
 
@@ -79,6 +99,51 @@ def test_mapping_fields_are_used_when_set() -> None:
     assert result.token_request()["audience"] == "mapped-audience"
     assert result.token_request()["expirationSeconds"] == 5400
     assert result.env()["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        pytest.param(("roleArn", "audience", "useRegionalSts", "tokenExpiration"), id="camel-case"),
+        pytest.param(("rolearn", "AUDIENCE", "useregionalsts", "TOKENEXPIRATION"), id="any-case"),
+    ],
+)
+def test_mapping_field_names_are_read_in_any_case_as_the_reference_reads_them(
+    names: tuple[str, str, str, str],
+) -> None:
+    role, audience, regional, expiration = names
+    config = {
+        f"{NAMESPACE}/checkout": {
+            role: MAPPED_ROLE,
+            audience: "mapped-audience",
+            regional: True,
+            expiration: 5400,
+        }
+    }
+
+    result = admit(pod(), annotations={}, mappings=mappings(config))
+
+    assert result.env()["AWS_ROLE_ARN"] == MAPPED_ROLE
+    assert result.env()["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+    assert result.token_request()["audience"] == "mapped-audience"
+    assert result.token_request()["expirationSeconds"] == 5400
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        pytest.param("{", "config is not JSON", id="not-json"),
+        pytest.param(
+            '{"a/b": {"RoleARN": "r", "TokenExpiration": 1' + "0" * 5000 + "}}", "not JSON", id="huge-int"
+        ),
+        pytest.param("[" * 100_000 + "]" * 100_000, "not JSON: nested too deeply", id="deep-nesting"),
+        pytest.param('["a/b"]', "must be a JSON object", id="not-an-object"),
+        pytest.param('{"a/b": {"Audience": "x"}}', "needs a RoleARN string", id="no-role"),
+    ],
+)
+def test_a_config_that_cannot_be_read_is_one_configuration_error(config: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RoleMappings.parse(config)
 
 
 @pytest.mark.parametrize(

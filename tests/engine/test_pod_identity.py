@@ -17,6 +17,7 @@ from tests.engine.support import (
     pod_identity,
     role_annotations,
 )
+from webhook.errors import ConfigurationError
 from webhook.pod_identity_associations import PodIdentityAssociations
 from webhook.settings import IPV6_CONTAINER_CREDENTIALS_FULL_URI, MutationSettings
 
@@ -167,3 +168,38 @@ def test_pod_identity_token_expiration_from_pod_annotation() -> None:
     result = admit(original, annotations={}, pod_identities=ASSOCIATED)
 
     assert result.token_request("eks-pod-identity-token")["expirationSeconds"] == 3600
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('{"Identities": [{"Namespace": "shop", "ServiceAccount": "agent"}]}', id="capitalised"),
+        pytest.param('{"IDENTITIES": [{"namespace": "shop", "serviceaccount": "agent"}]}', id="any-case"),
+    ],
+)
+def test_association_file_field_names_are_read_in_any_case_as_the_reference_reads_them(text: str) -> None:
+    associations = PodIdentityAssociations.parse(text, source="test")
+
+    assert ("shop", "agent") in associations
+    assert len(associations) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param('{"identities": [', "not JSON", id="not-json"),
+        pytest.param('{"identities": [' + "1" * 5000 + "]}", "not JSON", id="huge-int"),
+        pytest.param("[" * 100_000 + "]" * 100_000, "not JSON: nested too deeply", id="deep-nesting"),
+        pytest.param('[{"namespace": "shop", "serviceAccount": "agent"}]', "expected", id="a-bare-list"),
+        pytest.param('{"identities": {"namespace": "shop"}}', "expected", id="identities-not-a-list"),
+        pytest.param('{"identities": [{"namespace": "shop"}]}', r"identities\[0\] needs", id="no-name"),
+    ],
+)
+def test_an_association_file_that_cannot_be_read_is_one_configuration_error(text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        PodIdentityAssociations.parse(text, source="test")
+
+
+@pytest.mark.parametrize("text", ["", "  \n", '{"identities": null}', "{}"])
+def test_an_association_file_with_nothing_in_it_lists_no_one(text: str) -> None:
+    assert len(PodIdentityAssociations.parse(text, source="test")) == 0
