@@ -49,9 +49,33 @@ def test_bad_environment_variable_is_a_one_line_error(
     assert message in error
 
 
+@pytest.mark.parametrize("arguments", [["--help"], ["--version"], ["inject", "--help"]])
+def test_a_bad_environment_variable_does_not_break_help_or_version(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], arguments: list[str]
+) -> None:
+    monkeypatch.setenv("POD_IDENTITY_WEBHOOK_TOKEN_EXPIRATION", "1h")
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out
+
+
+def test_the_command_line_beats_a_bad_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_IDENTITY_WEBHOOK_TOKEN_EXPIRATION", "1h")
+    monkeypatch.setenv("POD_IDENTITY_WEBHOOK_LOG_FORMAT", "xml")
+
+    args = build_parser().parse_args(["serve", "--token-expiration", "3600", "--log-format", "text"])
+
+    assert (args.token_expiration, args.log_format) == (3600, "text")
+
+
 @pytest.mark.parametrize(
     "arguments",
     [
+        ["--api-fallback-timeout", "inf"],
+        ["--api-fallback-timeout", "nan"],
         ["--token-expiration", "1h"],
         ["--port", "0"],
         ["--metrics-port", "70000"],

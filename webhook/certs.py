@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,8 @@ RENEWAL_FRACTION = 1 / 3
 """A certificate is renewed once less than this fraction of its lifetime is left."""
 CA_COMMON_NAME = "pod-identity-webhook-ca"
 MAX_COMMON_NAME = 64
+MAX_DNS_NAME = 253
+_DNS_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 class KeyAlgorithm(enum.StrEnum):
@@ -250,12 +253,23 @@ def _key_usage(*, certificate_authority: bool, rsa_key: bool) -> x509.KeyUsage:
 
 
 def _dns_name(text: str) -> x509.DNSName:
-    try:
-        return x509.DNSName(text)
-    except ValueError:
+    check_dns_name(text)
+    return x509.DNSName(text)
+
+
+def check_dns_name(text: str) -> None:
+    """CertificateError unless TLS clients can match `text`: RFC 1123 labels, optionally under a `*.`
+    wildcard, at most 253 characters."""
+    if not text.isascii():
         raise CertificateError(
             f"DNS name {text!r} must be ASCII; write an internationalised name in its xn-- form"
-        ) from None
+        )
+    labels = text.removeprefix("*.").split(".")
+    if len(text) > MAX_DNS_NAME or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise CertificateError(
+            f"not a DNS name: {text!r} (dot-separated labels of letters, digits and inner dashes, "
+            "each at most 63 long)"
+        )
 
 
 def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

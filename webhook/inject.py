@@ -40,7 +40,8 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 class OfflineIdentitySources:
     """What the server would read from the cluster, read from files instead."""
 
-    service_accounts: Mapping[tuple[str, str], Mapping[str, str]]
+    service_accounts: Mapping[tuple[str, str], Mapping[str, str]] | None
+    """None when no ServiceAccount file was given."""
     mappings: RoleMappings
     pod_identities: PodIdentityAssociations
 
@@ -123,7 +124,8 @@ def found_pods(document: Any, *, index: int, default_namespace: str) -> Iterator
             pod=pod,
             kind=str(holder.get("kind")),
             name=pod.meta.name or owner.get("name") or pod.display_name,
-            namespace=pod.meta.namespace or owner.get("namespace") or default_namespace,
+            # A controller makes a template's pods in its own namespace, whatever the template says.
+            namespace=(owner.get("namespace") if pointer else pod.meta.namespace) or default_namespace,
         )
 
 
@@ -161,7 +163,7 @@ def inject_document(
     results = []
     for found in found_pods(document, index=index, default_namespace=default_namespace):
         namespace, account = found.namespace, found.pod.service_account_name
-        annotations = sources.service_accounts.get((namespace, account))
+        annotations = (sources.service_accounts or {}).get((namespace, account))
         resolution, mutation = resolve_and_mutate(
             found.pod,
             namespace=namespace,
@@ -174,6 +176,8 @@ def inject_document(
         if annotations is None and resolution.identity is None:
             warnings.append(
                 f"serviceaccount {namespace}/{account} is not in the ServiceAccount file; left unchanged"
+                if sources.service_accounts is not None
+                else f"no ServiceAccount file given, so {namespace}/{account} has no role; left unchanged"
             )
         patch = mutation.patch
         if patch:

@@ -14,6 +14,9 @@ from typing import Any
 from webhook import go_json
 from webhook.errors import ConfigurationError
 
+CONFIG_MAP_NAME = "pod-identity-webhook"
+CONFIG_KEY = "config"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoleMapping:

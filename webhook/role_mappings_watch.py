@@ -18,13 +18,11 @@ from kubernetes.client import ApiClient, CoreV1Api
 from webhook.errors import ConfigurationError
 from webhook.identity_sources import IdentitySources
 from webhook.list_watch import Backoff, EventType, KubeObject, ListWatch
-from webhook.mappings import RoleMappings
+from webhook.mappings import CONFIG_KEY, CONFIG_MAP_NAME, RoleMappings
 from webhook.metrics import CONFIG_RELOADS
 
 logger = logging.getLogger(__name__)
 
-CONFIG_MAP_NAME = "pod-identity-webhook"
-CONFIG_KEY = "config"
 _METRIC_SOURCE = "role-mappings"
 _NOTHING_YET = object()
 

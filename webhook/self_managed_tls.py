@@ -57,7 +57,7 @@ def service_dns_names(*, service: str, namespace: str, cluster_domain: str) -> t
         service,
         f"{service}.{namespace}",
         f"{service}.{namespace}.svc",
-        f"{service}.{namespace}.svc.{cluster_domain}",
+        f"{service}.{namespace}.svc.{cluster_domain.strip('.')}",
     )
 
 

@@ -9,14 +9,12 @@ are skipped, so a whole application manifest can be pointed at. A ServiceAccount
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from webhook import go_json, yaml_documents
 from webhook.errors import ServiceAccountSourceError
 from webhook.serviceaccount_cache import ServiceAccountCache
 
@@ -24,7 +22,6 @@ logger = logging.getLogger(__name__)
 
 _SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 _LIST_KINDS = frozenset({"List", "ServiceAccountList"})
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ServiceAccountAnnotations = dict[tuple[str, str], Mapping[str, str]]
 
@@ -120,18 +117,17 @@ def _documents(file: Path) -> Iterator[tuple[int, Any]]:
         raise ServiceAccountSourceError(f"{file}: cannot be read: {error}") from error
     if file.suffix == ".json":
         try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
+            documents = [go_json.parse(text)]
+        except ValueError as error:
             raise ServiceAccountSourceError(f"{file}: not valid JSON: {error}") from error
-        yield 1, document
-        return
-    index = 0
-    try:
-        for index, document in enumerate(yaml.load_all(text, Loader=_YAML_LOADER), start=1):
-            if document is not None:
-                yield index, document
-    except yaml.YAMLError as error:
-        raise ServiceAccountSourceError(f"{file}, document {index + 1}: not valid YAML: {error}") from error
+    else:
+        try:
+            documents = yaml_documents.load_all(text)
+        except ValueError as error:
+            raise ServiceAccountSourceError(f"{file}, {error}") from error
+    for index, document in enumerate(documents, start=1):
+        if document is not None:
+            yield index, document
 
 
 def _read(service_account: Any, *, where: str, default_namespace: str) -> tuple[str, str, dict[str, str]]:

@@ -114,6 +114,11 @@ def test_the_later_of_two_definitions_wins(tmp_path: Path) -> None:
             "kind: List\nitems:\n- kind: ServiceAccount\n  metadata: {}\n",
             r"accounts\.yaml, document 1, item 1: .*metadata\.name",
         ),
+        ("[" * 100_000 + "]" * 100_000, r"accounts\.yaml, document 1: not valid YAML: nested too deeply"),
+        (
+            "kind: ServiceAccount\nspec: 1" + "0" * 5000 + "\n",
+            r"accounts\.yaml, document 1: not valid YAML: .*4300",
+        ),
     ],
 )
 def test_a_bad_file_names_the_file_and_the_document(tmp_path: Path, content: str, message: str) -> None:
@@ -124,9 +129,14 @@ def test_a_bad_file_names_the_file_and_the_document(tmp_path: Path, content: str
         load(path)
 
 
-def test_bad_json_names_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "content",
+    ['{"kind": "ServiceAccount",', "[" * 100_000 + "]" * 100_000, '{"spec": 1' + "0" * 5000 + "}"],
+    ids=["unfinished", "nested-too-deeply", "integer-too-long"],
+)
+def test_bad_json_names_the_file(tmp_path: Path, content: str) -> None:
     path = tmp_path / "accounts.json"
-    path.write_text('{"kind": "ServiceAccount",')
+    path.write_text(content)
 
     with pytest.raises(ServiceAccountSourceError, match=r"accounts\.json: not valid JSON"):
         load(path)

@@ -189,7 +189,7 @@ def files(write_yaml: WriteYaml, tmp_path: Path) -> dict[str, Path]:
     [
         ("{config_map}", "{accounts}", "no Pod or pod template found"),
         ("{missing}", "{accounts}", "cannot read"),
-        ("{broken}", "{accounts}", "not YAML or JSON"),
+        ("{broken}", "{accounts}", "document 1: not valid YAML"),
         ("{pod}", "{missing}", "no such file or directory"),
         ("{bad_pod}", "{accounts}", "is malformed"),
     ],

@@ -14,6 +14,8 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from webhook.certs import not_after
 from webhook.cli import main
 
+DNS_NAME_RULE = "dot-separated labels of letters, digits and inner dashes, each at most 63 long"
+
 
 def generate(executable: list[str], *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -84,6 +86,17 @@ def test_running_again_replaces_every_file(tmp_path: Path) -> None:
     [
         ([], "certs generate needs at least one --dns NAME or --ip ADDR"),
         (["--ip", "localhost"], "not an IP address: 'localhost'"),
+        *(
+            ([f"--dns={name}"], f"not a DNS name: {name!r} ({DNS_NAME_RULE})")
+            for name in (
+                "bad name",
+                "x..y",
+                "-webhook.ns.svc",
+                "webhook-.ns",
+                "a" * 64 + ".svc",
+                "webhook.ns.",
+            )
+        ),
     ],
 )
 def test_unusable_arguments_fail_with_one_line_and_no_files(
@@ -92,3 +105,37 @@ def test_unusable_arguments_fail_with_one_line_and_no_files(
     assert main(["certs", "generate", "--out-dir", str(tmp_path / "out"), *arguments]) == 1
     assert capsys.readouterr().err.splitlines() == [f"pod-identity-webhook: error: {problem}"]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["webhook", "webhook.ns.svc", "*.ns.svc", "x1.a-b.example", "a" * 63 + ".svc"]
+)
+def test_dns_names_tls_clients_can_match_are_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    assert main(["certs", "generate", "--out-dir", str(tmp_path), "--dns", name]) == 0
+    certificate = x509.load_pem_x509_certificate((tmp_path / "tls.crt").read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == [name]
+
+
+@pytest.mark.parametrize("flag", ["--validity-days", "--ca-validity-days"])
+def test_a_lifetime_past_a_hundred_years_is_refused_by_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["certs", "generate", "--out-dir", str(tmp_path), "--dns", "webhook", flag, "99999999"])
+
+    assert exit_info.value.code == 2
+    assert "expected at most 36500 days" in capsys.readouterr().err
+
+
+def test_a_serving_certificate_asked_to_outlive_its_ca_ends_with_it_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["--dns", "webhook", "--validity-days", "30", "--ca-validity-days", "3"]
+
+    assert main(["certs", "generate", "--out-dir", str(tmp_path), *arguments]) == 0
+
+    assert not_after((tmp_path / "tls.crt").read_bytes()) == not_after((tmp_path / "ca.crt").read_bytes())
+    assert "the serving certificate ends with the CA, after 3 days" in capsys.readouterr().err

@@ -21,7 +21,8 @@ from tests.tls.tls_support import NAMESPACE, stored_configuration, webhook_confi
 from webhook import metrics
 from webhook.certificate_rotation import RotationPolicy, next_state
 from webhook.certs import covers_dns_names, is_issued_by, utc_now
-from webhook.cli.tls_options import add_tls_options, start_tls
+from webhook.cli.tls_options import add_tls_options, self_managed_settings_from, start_tls
+from webhook.errors import CertificateError
 from webhook.self_managed_tls import (
     SelfManagedSettings,
     SelfManagedTLS,
@@ -327,3 +328,21 @@ def reconcile_together(
             time.sleep(0.01)
     for thread in threads:
         thread.join(timeout=30)
+
+
+def self_mode_settings(*arguments: str) -> SelfManagedSettings:
+    parser = argparse.ArgumentParser()
+    add_tls_options(parser)
+    return self_managed_settings_from(
+        parser.parse_args(["--tls-mode", "self", *arguments]), namespace=NAMESPACE
+    )
+
+
+def test_a_cluster_domain_written_as_an_fqdn_gives_the_same_names() -> None:
+    assert self_mode_settings("--cluster-domain", "cluster.local.").dns_names == NAMES
+
+
+@pytest.mark.parametrize("domain", ["cluster local", "cluster..local", "-cluster.local"])
+def test_a_cluster_domain_no_certificate_can_hold_stops_the_start(domain: str) -> None:
+    with pytest.raises(CertificateError, match="not a DNS name"):
+        self_mode_settings(f"--cluster-domain={domain}")

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from webhook import __version__
+from webhook.cli.options import FlagParser
 from webhook.cli.reference_compat import reference_arguments
 from webhook.errors import WebhookError
 
@@ -27,7 +30,7 @@ SUBCOMMANDS = {
 
 def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand, or of `only` that one."""
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog="pod-identity-webhook",
         description="Kubernetes admission webhook that gives pods AWS IAM roles through their ServiceAccounts.",
     )
@@ -57,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop without a word, as a tool killed by SIGPIPE does. Output
+        # still buffered would fail again at exit, so it goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return status
 
 

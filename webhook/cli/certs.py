@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from webhook.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, KeyAlgorithm, generate_bundle
-from webhook.cli.options import positive_int
+from webhook.cli.options import validity_days
 from webhook.errors import ConfigurationError
 
 CERTIFICATE_MODE = 0o644
@@ -37,14 +38,14 @@ def register(subparsers: Any) -> None:
     )
     generate.add_argument(
         "--validity-days",
-        type=positive_int,
+        type=validity_days,
         metavar="DAYS",
         default=DEFAULT_CERT_VALIDITY.days,
         help="lifetime of the serving certificate (default: %(default)s)",
     )
     generate.add_argument(
         "--ca-validity-days",
-        type=positive_int,
+        type=validity_days,
         metavar="DAYS",
         default=DEFAULT_CA_VALIDITY.days,
         help="lifetime of the CA (default: %(default)s)",
@@ -69,6 +70,12 @@ def run_generate(args: argparse.Namespace) -> int:
         cert_validity=timedelta(days=args.validity_days),
         algorithm=args.key_algorithm,
     )
+    if args.validity_days > args.ca_validity_days:
+        print(
+            f"warning: the serving certificate ends with the CA, after {args.ca_validity_days} days "
+            f"(--validity-days asked for {args.validity_days})",
+            file=sys.stderr,
+        )
     out_dir: Path = args.out_dir
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

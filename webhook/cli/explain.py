@@ -38,7 +38,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "-o", "--output", choices=("text", "json"), default="text", help="text (default) or json"
     )
-    add_flag(parser, "--namespace", default="default", help="namespace of pods that do not name one")
+    add_flag(parser, "--namespace", default="default",
+             help="namespace of pods, and of ServiceAccounts in the file, that do not name one")  # fmt: skip
     add_flag(parser, "--kubeconfig", help="read ServiceAccounts from this cluster (default: in-cluster, then "
              "~/.kube/config) unless --service-account-file is given")  # fmt: skip
     add_offline_source_options(parser)
@@ -47,13 +48,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    documents = read_manifests(args.filename).documents
+    manifests = read_manifests(args.filename)
     inputs = _inputs_from(args)
     explanations = [
         explanation
-        for index, document in enumerate(documents)
+        for position, document in zip(manifests.positions, manifests.documents, strict=True)
         for explanation in explain_document(
-            document, index=index, default_namespace=args.namespace, inputs=inputs
+            document, index=position, default_namespace=args.namespace, inputs=inputs
         )
     ]
     if not explanations:
@@ -67,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _inputs_from(args: argparse.Namespace) -> IdentityInputs:
     sources = offline_sources_from(args)
-    if args.service_account_file:
-        accounts = sources.service_accounts
+    accounts = sources.service_accounts
+    if accounts is not None:
         lookup, where = (lambda namespace, name: accounts.get((namespace, name))), args.service_account_file
     else:
         lookup, where = (

@@ -7,9 +7,7 @@ import json
 import sys
 from typing import Any
 
-import yaml
-
-from webhook.cli.manifests import read_manifests
+from webhook.cli.manifests import read_manifests, write_yaml
 from webhook.cli.offline_sources import add_offline_source_options, offline_sources_from
 from webhook.cli.options import add_flag, add_mutation_options, mutation_settings_from
 from webhook.inject import PodPatch, inject_document
@@ -19,9 +17,10 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "inject",
         help="apply the webhook's mutation to Pods and pod templates in YAML or JSON manifests",
-        description="Reads manifests (multi-document YAML or JSON), mutates every Pod and the pod template of "
-        "Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs exactly as the server would, and "
-        "writes the documents back in order. Warnings go to stderr.",
+        description="Reads manifests (multi-document YAML, JSON, or a stream of JSON objects), mutates every Pod "
+        "and the pod template of Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, "
+        "Jobs, CronJobs and PodTemplates, in the items of a List too, exactly as the server would, and writes "
+        "the documents back in order. Warnings go to stderr.",
     )
     parser.add_argument(
         "-f", "--filename", required=True, metavar="FILE", help="manifest file, or - for stdin"
@@ -40,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     sources = offline_sources_from(args)
     settings = mutation_settings_from(args)
     results: list[PodPatch] = []
-    for index, document in enumerate(documents):
+    for position, document in zip(manifests.positions, documents, strict=True):
         results.extend(
             inject_document(
-                document, index=index, default_namespace=args.namespace, sources=sources, settings=settings
+                document, index=position, default_namespace=args.namespace, sources=sources, settings=settings
             )
         )
     for result in results:
@@ -53,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
         for result in results:
             print(json.dumps({"document": result.document, "item": result.item, "kind": result.kind,
                               "namespace": result.namespace, "name": result.name, "patch": result.patch}))  # fmt: skip
+    elif manifests.json_array:
+        print(json.dumps(documents, indent=2))
     elif manifests.json:
-        print(json.dumps(documents if manifests.json_array else documents[0], indent=2))
+        for document in documents:
+            print(json.dumps(document, indent=2))
     else:
-        sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=len(documents) > 1))
+        sys.stdout.write(write_yaml(documents))
     return 0

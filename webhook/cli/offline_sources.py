@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-import yaml
-
+from webhook import yaml_documents
+from webhook.cli.manifests import read_text
 from webhook.cli.options import add_flag
 from webhook.errors import ConfigurationError
 from webhook.inject import OfflineIdentitySources
-from webhook.mappings import RoleMappings
+from webhook.mappings import CONFIG_KEY, CONFIG_MAP_NAME, RoleMappings
 from webhook.pod_identity_associations import PodIdentityAssociations
 from webhook.serviceaccount_file import load_service_account_annotations
 
@@ -27,18 +28,33 @@ def add_offline_source_options(parser: argparse.ArgumentParser) -> None:
 
 def read_role_mappings(path: str) -> RoleMappings:
     """Mappings from a ConfigMap manifest (key `config`) or from the bare JSON value."""
-    text = _read(path)
+    text = read_text(path)
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigurationError(f"{path}: not YAML or JSON: {error}") from error
-    if isinstance(document, dict) and document.get("kind") == "ConfigMap":
-        return RoleMappings.parse((document.get("data") or {}).get("config", ""))
-    return RoleMappings.parse(text)
+        documents = [document for document in yaml_documents.load_all(text) if document is not None]
+    except ValueError as error:
+        raise ConfigurationError(f"{path}, {error}") from error
+    config_maps = [doc for doc in documents if isinstance(doc, dict) and doc.get("kind") == "ConfigMap"]
+    if not config_maps:
+        return RoleMappings.parse(text)
+    if len(config_maps) > 1:
+        # Several manifests in one file (`helm template` output): the webhook's own ConfigMap, by its name.
+        config_maps = [doc for doc in config_maps if _name(doc) == CONFIG_MAP_NAME]
+        if len(config_maps) != 1:
+            raise ConfigurationError(f"{path}: holds several ConfigMaps, and not one named {CONFIG_MAP_NAME}")
+    data = config_maps[0].get("data") or {}
+    config = data.get(CONFIG_KEY, "") if isinstance(data, dict) else None
+    if not isinstance(config, str):
+        raise ConfigurationError(f"{path}: the ConfigMap's data.{CONFIG_KEY} must be a string of JSON")
+    return RoleMappings.parse(config)
+
+
+def _name(document: dict[str, Any]) -> object:
+    metadata = document.get("metadata")
+    return metadata.get("name") if isinstance(metadata, dict) else None
 
 
 def read_pod_identities(path: str) -> PodIdentityAssociations:
-    return PodIdentityAssociations.parse(_read(path), source=path)
+    return PodIdentityAssociations.parse(read_text(path), source=path)
 
 
 def offline_sources_from(args: argparse.Namespace) -> OfflineIdentitySources:
@@ -48,7 +64,7 @@ def offline_sources_from(args: argparse.Namespace) -> OfflineIdentitySources:
             Path(args.service_account_file), prefix=None, default_namespace=args.namespace
         )
         if args.service_account_file
-        else {}
+        else None
     )
     return OfflineIdentitySources(
         service_accounts=annotations,
@@ -59,10 +75,3 @@ def offline_sources_from(args: argparse.Namespace) -> OfflineIdentitySources:
             else PodIdentityAssociations()
         ),
     )
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigurationError(f"cannot read {path}: {error.strerror}") from error

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from webhook.annotation_values import PARSE_BOOL_FALSE, PARSE_BOOL_TRUE, clamp_token_expiration
@@ -51,9 +54,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_VALIDITY_DAYS = 36_500
+
+
+def validity_days(text: str) -> int:
+    """A certificate lifetime: a positive whole number of days, at most a hundred years."""
+    value = positive_int(text)
+    if value > MAX_VALIDITY_DAYS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_VALIDITY_DAYS} days, got {text!r}")
+    return value
+
+
 def positive_seconds(text: str) -> float:
     value = float(text)
-    if not value > 0:
+    if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
 
@@ -73,22 +87,49 @@ def port_number(text: str) -> int:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class _FromEnvironment:
+    """A flag's default taken from its environment variable, read only if the command line leaves the flag
+    out, so a bad variable neither overrides the command line nor breaks `--help`."""
+
+    variable: str
+    text: str
+    kind: Any
+    choices: Any
+
+    def value(self) -> Any:
+        where = f"environment variable {self.variable}={self.text!r}"
+        try:
+            value = self.kind(self.text) if callable(self.kind) else self.text
+        except (ValueError, argparse.ArgumentTypeError) as error:
+            raise ConfigurationError(f"{where}: {error}") from error
+        if self.choices is not None and value not in self.choices:
+            raise ConfigurationError(f"{where}: choose from {', '.join(map(str, self.choices))}")
+        return value
+
+
+class FlagParser(argparse.ArgumentParser):
+    """An ArgumentParser that reads the environment variables of the flags the command line left out."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        for name, value in vars(parsed).items():
+            if isinstance(value, _FromEnvironment):
+                setattr(parsed, name, value.value())
+        return parsed, extras
+
+
 def add_flag(parser: argparse.ArgumentParser | Any, flag: str, *, default: Any = None, **kwargs: Any) -> None:
     """Add `flag` whose default is read from its environment variable, and say so in --help."""
     variable = env_name(flag)
-    kind = kwargs.get("type")
     from_env = os.environ.get(variable)
     if from_env is not None:
-        try:
-            default = kind(from_env) if callable(kind) else from_env
-        except (ValueError, argparse.ArgumentTypeError) as error:
-            raise ConfigurationError(f"environment variable {variable}={from_env!r}: {error}") from error
-        if kwargs.get("choices") is not None and default not in kwargs["choices"]:
-            raise ConfigurationError(
-                f"environment variable {variable}={from_env!r}: choose from {', '.join(map(str, kwargs['choices']))}"
-            )
+        default = _FromEnvironment(variable, from_env, kwargs.get("type"), kwargs.get("choices"))
     help_text = kwargs.pop("help", "")
-    default_text = "" if default in (None, "", False, []) else f" (default: {default})"
+    shown = from_env if from_env is not None else default
+    default_text = "" if shown in (None, "", False, []) else f" (default: {shown})"
     parser.add_argument(flag, default=default, help=f"{help_text}{default_text} [env {variable}]", **kwargs)
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from webhook import kube_client
 from webhook.certificate_rotation import RotationPolicy
-from webhook.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY
-from webhook.cli.options import add_flag, positive_int, positive_seconds
+from webhook.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, check_dns_name
+from webhook.cli.options import add_flag, positive_seconds, validity_days
 from webhook.errors import ConfigurationError
 from webhook.tls import TLS_VERSIONS, ServingTLS, TLSFileReloader, TLSRuntime
 
@@ -49,10 +49,10 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
              help="Service in front of the webhook, named in the certificate (self mode)")  # fmt: skip
     add_flag(group, "--cluster-domain", metavar="DOMAIN", default=DEFAULT_CLUSTER_DOMAIN,
              help="cluster DNS domain, for the certificate's fully qualified name (self mode)")  # fmt: skip
-    add_flag(group, "--tls-cert-validity-days", metavar="DAYS", type=positive_int,
+    add_flag(group, "--tls-cert-validity-days", metavar="DAYS", type=validity_days,
              default=DEFAULT_CERT_VALIDITY.days,
              help="lifetime of the self-managed serving certificate; renewed in its last third")  # fmt: skip
-    add_flag(group, "--tls-ca-validity-days", metavar="DAYS", type=positive_int,
+    add_flag(group, "--tls-ca-validity-days", metavar="DAYS", type=validity_days,
              default=DEFAULT_CA_VALIDITY.days,
              help="lifetime of the self-managed CA; rotated in its last third")  # fmt: skip
     add_flag(group, "--tls-check-interval", metavar="SECONDS", type=positive_seconds,
@@ -91,11 +91,14 @@ def self_managed_settings_from(args: argparse.Namespace, *, namespace: str) -> S
         ca_validity=timedelta(days=args.tls_ca_validity_days),
         cert_validity=timedelta(days=args.tls_cert_validity_days),
     )
+    dns_names = service_dns_names(
+        service=args.service_name, namespace=namespace, cluster_domain=args.cluster_domain
+    )
+    for name in dns_names:
+        check_dns_name(name)  # at start, in one line, not at each renewal
     return SelfManagedSettings(
         namespace=namespace,
-        dns_names=service_dns_names(
-            service=args.service_name, namespace=namespace, cluster_domain=args.cluster_domain
-        ),
+        dns_names=dns_names,
         secret_name=args.tls_secret,
         webhook_config_name=args.webhook_config_name,
         policy=policy,
