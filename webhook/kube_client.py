@@ -23,12 +23,15 @@ IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 DEFAULT_KUBECONFIG = "~/.kube/config"
 
 
-def api_client(*, kubeconfig: str | None = None, server: str | None = None) -> ApiClient:
+def api_client(
+    *, kubeconfig: str | None = None, server: str | None = None, offline: str = "--service-account-file"
+) -> ApiClient:
     """An API client for the cluster; raises an error that says which source failed and what to do.
 
     `server` (the reference's `--kube-api`) replaces the API server's URL as client-go's
     `BuildConfigFromFlags` does: with a kubeconfig, its server is overridden; without one, that URL is used
-    alone, with no credentials. The kubernetes package is imported here, not at the top: it costs ~30 MB and
+    alone, with no credentials. `offline` is the caller's way to run without a cluster, named when none is
+    found. The kubernetes package is imported here, not at the top: it costs ~30 MB and
     ~1 s, and a webhook reading ServiceAccounts from a file never needs it.
     """
     from kubernetes.client import ApiClient, Configuration  # noqa: PLC0415
@@ -64,7 +67,7 @@ def api_client(*, kubeconfig: str | None = None, server: str | None = None) -> A
         except (ConfigException, OSError, yaml.YAMLError) as error:
             raise ServiceAccountSourceError(
                 f"not running in a pod and no usable kubeconfig at {default} ({error}); pass --kubeconfig, "
-                "or --service-account-file to run without a cluster"
+                f"or {offline} to run without a cluster"
             ) from error
     if server:
         _replace_server(configuration, server=server.rstrip("/"))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -158,9 +159,15 @@ def build_documents(*, issuer: IssuerUrl, jwks_uri: str | None, keys: Sequence[J
     uri = jwks_uri or f"{issuer.url}/{DEFAULT_JWKS_NAME}"
     if not uri.startswith("https://"):
         raise ConfigurationError(f"jwks_uri {uri!r} must start with https://: IAM fetches it over HTTPS")
+    if not urlsplit(uri).hostname:
+        raise ConfigurationError(f"jwks_uri {uri!r} has no host name")
+    if uri.endswith("/"):
+        raise ConfigurationError(f"jwks_uri {uri!r} ends with '/': it must name the file that holds the keys")
     relative = uri.removeprefix(f"{issuer.url}/") if uri.startswith(f"{issuer.url}/") else ""
-    if "?" in relative or "#" in relative or ".." in PurePosixPath(relative).parts:
-        relative = ""
+    if relative == DISCOVERY_PATH:
+        raise ConfigurationError(f"jwks_uri {uri!r} is where the discovery document itself is served")
+    if "?" in relative or "#" in relative or any(part in ("", ".", "..") for part in relative.split("/")):
+        relative = ""  # not a plain file path under the issuer: written as keys.json, served where it says
     configuration = {
         "issuer": issuer.url,
         "jwks_uri": uri,

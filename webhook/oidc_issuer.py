@@ -8,10 +8,12 @@ HTTPS, or carries a query or fragment, can never be an IAM OIDC provider, so eve
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from webhook.errors import ConfigurationError
+from webhook.certs import check_dns_name
+from webhook.errors import CertificateError, ConfigurationError
 
 HTTPS_PORT = 443
 
@@ -51,5 +53,21 @@ def parse_issuer(text: str) -> IssuerUrl:
         )
     if parts.username is not None or parts.password is not None:
         raise ConfigurationError(f"issuer {text!r} contains credentials; an OIDC issuer URL may not have any")
+    if port is None and parts.netloc.endswith(":"):
+        raise ConfigurationError(f"issuer {text!r} has a ':' but no port after it")
+    if any(char.isspace() or not char.isprintable() for char in raw):
+        raise ConfigurationError(f"issuer {text!r} contains spaces or control characters; encode them (%20)")
+    _check_host(parts.hostname, issuer=text)
     after_scheme = raw.split("://", 1)[1].rstrip("/")
     return IssuerUrl(url=f"https://{after_scheme}", host=parts.hostname, port=port or HTTPS_PORT)
+
+
+def _check_host(host: str, *, issuer: str) -> None:
+    """An IP address or a DNS name: anything else can be neither served nor fetched by IAM."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            check_dns_name(host)
+        except CertificateError as error:
+            raise ConfigurationError(f"issuer {issuer!r}: {error}") from None

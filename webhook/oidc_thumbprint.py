@@ -48,6 +48,12 @@ class ServedChain:
     def thumbprint(self) -> str:
         return self.certificates[self.selected].sha1
 
+    @property
+    def leaf_only(self) -> bool:
+        """The server's own certificate, issued by a CA it did not send: the thumbprint is the leaf's, which
+        a renewal changes."""
+        return self.selected == 0 and not self.certificates[0].self_signed
+
 
 def issuer_thumbprint(issuer: IssuerUrl, *, timeout: float) -> ServedChain:
     """Connect to the issuer's host and pick the certificate whose SHA-1 IAM wants."""

@@ -18,15 +18,18 @@ from webhook.oidc_issuer import IssuerUrl
 
 POLICY_VERSION = "2012-10-17"
 POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
-PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b")
-_REGION_PARTITIONS = (
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
+_REGION_PARTITIONS = (  # the regionRegex of each partition in botocore's partitions.json
     ("cn-", "aws-cn"),
     ("us-gov-", "aws-us-gov"),
-    ("us-isob-", "aws-iso-b"),
     ("us-iso-", "aws-iso"),
+    ("us-isob-", "aws-iso-b"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-isof-", "aws-iso-f"),
+    ("eusc-", "aws-eusc"),
 )
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_REGION = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d+$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _NAMESPACE_PATTERN = re.compile(r"^[-a-z0-9*?]{1,63}$")
 _DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -209,8 +209,9 @@ def test_one_pem_file_with_several_keys_publishes_each(
         (f"{ISSUER}/openid/v1/jwks", "openid/v1/jwks"),
         ("https://keys.example.com/cluster-1.json", "keys.json"),
         (f"{ISSUER}/../escape.json", "keys.json"),
+        (f"{ISSUER}//tmp/escape.json", "keys.json"),
     ],
-    ids=["default", "under the issuer", "another host", "path leaving the output directory"],
+    ids=["default", "under the issuer", "another host", "path leaving the output directory", "absolute path"],
 )
 def test_documents_are_laid_out_like_the_issuer_url_for_a_static_host(
     jwks_uri: str | None,
@@ -333,8 +334,21 @@ def test_issuer_iam_cannot_use_is_refused(
         (["--key", "/nonexistent/sa.pub"], "cannot read key file /nonexistent/sa.pub"),
         ([], "give either --key FILE"),
         (["--jwks-uri", "http://keys.example.com/keys.json", "--key", "{key}"], "jwks_uri"),
+        (["--jwks-uri", "https://", "--key", "{key}"], "has no host name"),
+        (["--jwks-uri", f"{ISSUER}/keys/", "--key", "{key}"], "must name the file that holds the keys"),
+        (
+            ["--jwks-uri", f"{ISSUER}/.well-known/openid-configuration", "--key", "{key}"],
+            "discovery document",
+        ),
     ],
-    ids=["unreadable key", "no key source", "plain-HTTP jwks_uri"],
+    ids=[
+        "unreadable key",
+        "no key source",
+        "plain-HTTP jwks_uri",
+        "no host",
+        "a directory",
+        "the discovery path",
+    ],
 )
 def test_discovery_usage_errors_are_one_line(
     arguments: list[str],

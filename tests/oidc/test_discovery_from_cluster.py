@@ -80,6 +80,35 @@ def test_an_issuer_other_than_the_clusters_is_written_with_a_warning(
     warning = capsys.readouterr().err
     assert warning.startswith("pod-identity-webhook: warning: the cluster signs tokens with issuer")
     assert "'https://kubernetes.default.svc'" in warning
+    assert f"make {ISSUER!r} the API server's first --service-account-issuer" in warning
+
+
+def test_a_cluster_issuer_ending_in_a_slash_is_named_in_a_warning(
+    issuer_discovery_stub: StartStub,
+    cluster_jwks: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stub = issuer_discovery_stub(cluster_responses(cluster_jwks, issuer=f"{ISSUER}/"))
+
+    assert from_cluster(stub, tmp_path) == 0
+
+    warning = capsys.readouterr().err
+    assert f"the cluster signs tokens with issuer '{ISSUER}/', which ends in '/'" in warning
+    assert warning.count("\n") == 1
+
+
+def test_without_a_cluster_the_error_names_the_offline_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+
+    status = main(["oidc", "discovery", "--from-cluster", "--out-dir", str(tmp_path / "out")])
+
+    error = capsys.readouterr().err
+    assert (status, error.count("\n")) == (1, 1)
+    assert "or --issuer URL --key FILE to run without a cluster" in error
 
 
 @pytest.mark.parametrize(

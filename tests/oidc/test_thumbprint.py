@@ -51,6 +51,30 @@ def test_thumbprint_is_the_top_intermediate_of_the_served_chain(
     assert capsys.readouterr().out == sha1(getattr(pki, expected)) + "\n"
 
 
+def test_a_lone_certificate_issued_by_a_ca_is_its_own_thumbprint_with_a_warning(
+    pki: Pki, tls_server: StartServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = tls_server([pki.leaf], pki.leaf_key)
+
+    assert main(["oidc", "thumbprint", server.url]) == 0
+
+    captured = capsys.readouterr()
+    assert captured.out == sha1(pki.leaf) + "\n"
+    assert "sent only its own certificate" in captured.err
+    assert pki.lower_intermediate.subject.rfc4514_string() in captured.err
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "0", "-1"])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_refused(
+    timeout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["oidc", "thumbprint", "--timeout", timeout, "https://issuer.example.com"])
+
+    assert exit_info.value.code == 2
+    assert "--timeout" in capsys.readouterr().err
+
+
 def test_verbose_shows_the_chain_on_stderr_and_keeps_stdout_the_thumbprint(
     pki: Pki, tls_server: StartServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -107,8 +131,22 @@ def not_tls_port() -> Iterator[int]:
         ("https://127.0.0.1:{refused}", "cannot reach 127.0.0.1:{refused}"),
         ("https://127.0.0.1:{plain}", "TLS handshake with 127.0.0.1:{plain} failed"),
         ("https://no-such-host.invalid", "cannot resolve issuer host 'no-such-host.invalid'"),
+        ("https://a..b/cluster-1", "not a DNS name: 'a..b'"),
+        ("https://" + "a" * 64 + ".example.com", "each at most 63 long"),
+        ("https://issuer.example.com:/cluster-1", "has a ':' but no port after it"),
+        ("https://issuer.example.com/cluster 1", "contains spaces or control characters"),
     ],
-    ids=["http", "query string", "unreachable", "not TLS", "unknown host"],
+    ids=[
+        "http",
+        "query string",
+        "unreachable",
+        "not TLS",
+        "unknown host",
+        "empty label",
+        "label too long",
+        "colon without port",
+        "space in path",
+    ],
 )
 def test_thumbprint_failure_is_one_line_and_non_zero(
     issuer: str,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from webhook.cli.options import add_flag
+from webhook.cli.options import add_flag, positive_seconds
 from webhook.errors import ConfigurationError
 from webhook.kube_client import api_client
 from webhook.kube_json import KubeJson
@@ -82,7 +82,7 @@ def _register_thumbprint(commands: Any) -> None:
     parser.add_argument("issuer", metavar="ISSUER_URL", help="the issuer URL (https://host[:port][/path])")
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_THUMBPRINT_TIMEOUT,
         help=f"seconds to wait for the connection and handshake (default: {DEFAULT_THUMBPRINT_TIMEOUT:g})",
     )
@@ -94,12 +94,20 @@ def run_discovery(args: argparse.Namespace) -> int:
     if bool(args.keys) == bool(args.from_cluster):
         raise ConfigurationError("give either --key FILE (repeatable) or --from-cluster")
     if args.from_cluster:
-        announced, keys = read_cluster_issuer_and_keys(KubeJson(api_client(kubeconfig=args.kubeconfig)))
+        cluster = KubeJson(api_client(kubeconfig=args.kubeconfig, offline="--issuer URL --key FILE"))
+        announced, keys = read_cluster_issuer_and_keys(cluster)
         issuer = parse_issuer(args.issuer or announced)
-        if issuer.url != announced.rstrip("/"):
+        if issuer.url == announced.rstrip("/") != announced:
+            _warn(
+                f"the cluster signs tokens with issuer {announced!r}, which ends in '/'; the documents name "
+                f"{issuer.url!r}, and IAM compares the two character for character: set the API server's "
+                f"first --service-account-issuer to {issuer.url!r}"
+            )
+        elif issuer.url != announced:
             _warn(
                 f"the cluster signs tokens with issuer {announced!r}, not {issuer.url!r}; IAM rejects tokens "
-                "whose iss differs from the provider URL unless the API server also lists this issuer"
+                f"whose iss differs from the provider URL: make {issuer.url!r} the API server's first "
+                "--service-account-issuer (only the first is written into tokens)"
             )
     else:
         if not args.issuer:
@@ -114,13 +122,17 @@ def run_discovery(args: argparse.Namespace) -> int:
 
 
 def run_thumbprint(args: argparse.Namespace) -> int:
-    if args.timeout <= 0:
-        raise ConfigurationError("--timeout must be a positive number of seconds")
     issuer = parse_issuer(args.issuer)
     chain = issuer_thumbprint(issuer, timeout=args.timeout)
     if args.verbose:
         print(f"certificate chain served by {issuer.host}:{issuer.port}, in the order sent:", file=sys.stderr)
         print(_describe(chain), file=sys.stderr)
+    if chain.leaf_only:
+        _warn(
+            f"{issuer.host} sent only its own certificate, not the chain to {chain.certificates[0].issuer!r}: "
+            "this is the thumbprint of that certificate, which changes each time it is renewed; have the "
+            "server send its intermediate certificates and run this again"
+        )
     print(chain.thumbprint)
     return 0
 
