@@ -9,7 +9,7 @@ RUN_DIR := .run
 .PHONY: run test lint typecheck unit tools bench e2e-kind manifests clean
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV)  # a venv left without pip is made again
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)

@@ -134,10 +134,12 @@ def measure(server: Server, *, plan: Plan, setup: Setup, run: int) -> Sample:
         rss_idle = process.rss_bytes()
         started = time.monotonic()
         busy_before = busy_seconds(SERVER_CPU)
-        server_before = process.cpu_seconds()
+        server_before = process.tick_cpu_seconds()
         open_loop_results, open_loop_cpu = _open_loops(server, process, plan=plan, setup=setup)
         saturation = _saturate(server, process, plan=plan, setup=setup)
-        others = busy_seconds(SERVER_CPU) - busy_before - (process.cpu_seconds() - server_before)
+        # Ticks against ticks: the scheduler's nanosecond count runs ahead of /proc/stat's ticks for a server
+        # that keeps sleeping and waking, which would hide other work behind a negative difference.
+        others = busy_seconds(SERVER_CPU) - busy_before - (process.tick_cpu_seconds() - server_before)
         interference = max(others, 0.0) / (time.monotonic() - started)
         validation = Validation(
             ours=closed_loop(

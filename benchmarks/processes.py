@@ -61,6 +61,10 @@ class ServerProcess:
         kernel exposes it (/proc/<pid>/task/*/sched), else user plus system time in 10 ms clock ticks."""
         if _SCHED_STATS:
             return sum(_sched_runtime(task) for task in Path(f"/proc/{self.pid}/task").iterdir())
+        return self.tick_cpu_seconds()
+
+    def tick_cpu_seconds(self) -> float:
+        """User plus system time in clock ticks, as /proc/stat counts a CPU's: the two can be subtracted."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 

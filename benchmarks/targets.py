@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from benchmarks.inputs import LARGE, NO_ROLE, TYPICAL
 from benchmarks.measure import Sample
+from benchmarks.open_loop import LoadResult
 from benchmarks.summary import Spread
 
 LATENCY_RATE = 1000
@@ -62,20 +63,9 @@ def judge(*, ours: Sequence[Sample], baseline: Sequence[Sample], cache: CacheFig
         ),
     ]
     if all(LATENCY_RATE in s.open_loop for s in [*ours, *baseline]):
-        verdicts.append(
-            _at_most(
-                f"p99 at {LATENCY_RATE} req/s ≤ 1.5x the baseline's p99",
-                ratio(lambda s: s.open_loop[LATENCY_RATE].percentile(0.99)),
-                1.5,
-            )
-        )
-        slowest = max(s.open_loop[LATENCY_RATE].percentile(1.0) for s in ours)
-        verdicts.append(
-            Verdict(
-                f"no request over 50 ms at {LATENCY_RATE} req/s",
-                f"slowest {slowest * 1e3:.1f} ms",
-                slowest <= 0.05,
-            )
+        verdicts += latency_verdicts(
+            ours=[s.open_loop[LATENCY_RATE] for s in ours],
+            baseline=[s.open_loop[LATENCY_RATE] for s in baseline],
         )
     else:
         verdicts.append(Verdict(f"p99 and slowest request at {LATENCY_RATE} req/s", "not measured", None))
@@ -120,6 +110,28 @@ def judge(*, ours: Sequence[Sample], baseline: Sequence[Sample], cache: CacheFig
             )
         )
     return verdicts
+
+
+def latency_verdicts(*, ours: Sequence[LoadResult], baseline: Sequence[LoadResult]) -> list[Verdict]:
+    """p99 against the baseline's, and the slowest request, at `LATENCY_RATE`.
+
+    Percentiles are taken over answered requests only, so a run where requests failed or went unanswered
+    (each of which took at least the generator's 5 s grace) cannot pass either.
+    """
+    p99_target = f"p99 at {LATENCY_RATE} req/s ≤ 1.5x the baseline's p99"
+    slowest_target = f"no request over 50 ms at {LATENCY_RATE} req/s"
+    failed_ours = sum(result.failed for result in ours)
+    failed_baseline = sum(result.failed for result in baseline)
+    if failed_ours:
+        lost = f"{failed_ours} requests failed or went unanswered"
+        return [Verdict(p99_target, lost, False), Verdict(slowest_target, lost, False)]
+    slowest = max(result.percentile(1.0) for result in ours)
+    slowest_verdict = Verdict(slowest_target, f"slowest {slowest * 1e3:.1f} ms", slowest <= 0.05)
+    if failed_baseline:
+        lost = f"not comparable: {failed_baseline} of the baseline's requests failed or went unanswered"
+        return [Verdict(p99_target, lost, None), slowest_verdict]
+    p99 = Spread.ratios([r.percentile(0.99) for r in ours], [r.percentile(0.99) for r in baseline])
+    return [_at_most(p99_target, p99, 1.5), slowest_verdict]
 
 
 def _at_least(target: str, spread: Spread, limit: float) -> Verdict:
