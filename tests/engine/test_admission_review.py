@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,6 +262,16 @@ def test_unexpected_internal_error_fails_open_without_leaking_details(
             "Deployment",
             id="deployment",
         ),
+        pytest.param(
+            encode(admission_review(pod(), kind={"group": "", "version": "v1", "kind": "Service"})),
+            "Service",
+            id="core-kind-other-than-pod",
+        ),
+        pytest.param(
+            encode(admission_review(pod(), kind={"group": "example.com", "version": "v1", "kind": "Pod"})),
+            "Pod",
+            id="pod-of-another-api-group",
+        ),
         pytest.param(encode(admission_review(pod(), uid="")), "uid", id="empty-uid"),
         pytest.param(encode(without_request_field("uid")), "uid", id="missing-uid"),
         pytest.param(encode(without_request_field("kind")), "pods only", id="missing-request-kind"),
@@ -378,3 +388,111 @@ def test_an_error_answer_does_not_grow_with_what_the_client_sent() -> None:
     assert status == 400
     assert len(reply["error"]) < 400
     assert "(300002 characters)" in reply["error"]  # the value's repr: quotes included
+
+
+def review_with(*changes: Callable[[Json], None]) -> bytes:
+    """A review of a plain pod after `changes` edit it in place."""
+    review = admission_review(pod())
+    for change in changes:
+        change(review)
+    return encode(review)
+
+
+def _holder(review: Json, path: tuple[str, ...]) -> Json:
+    holder = review
+    for key in path[:-1]:
+        holder = holder[key]
+    return holder
+
+
+def drop(*path: str) -> Callable[[Json], None]:
+    def change(review: Json) -> None:
+        del _holder(review, path)[path[-1]]
+
+    return change
+
+
+def put(value: object, *path: str) -> Callable[[Json], None]:
+    def change(review: Json) -> None:
+        _holder(review, path)[path[-1]] = value
+
+    return change
+
+
+IRSA_ENV = [
+    {"name": "AWS_ROLE_ARN", "value": ROLE_ARN},
+    {
+        "name": "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "value": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+    },
+]
+POD = ("request", "object")
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        pytest.param(
+            review_with(drop("request", "kind", "group")), CHECKOUT, id="kind-without-group-is-core"
+        ),
+        pytest.param(review_with(drop("request", "operation")), CHECKOUT, id="no-operation-is-create"),
+        pytest.param(review_with(put("", "request", "namespace")), CHECKOUT, id="no-request-namespace"),
+        pytest.param(
+            review_with(put("", "request", "namespace"), drop(*POD, "metadata", "namespace")),
+            ("default", SERVICE_ACCOUNT),
+            id="no-namespace-anywhere-is-default",
+        ),
+        pytest.param(review_with(drop(*POD, "metadata")), CHECKOUT, id="pod-without-metadata"),
+        pytest.param(
+            review_with(drop(*POD, "spec", "serviceAccountName")),
+            (NAMESPACE, "default"),
+            id="no-serviceaccount-name-is-default",
+        ),
+        pytest.param(
+            review_with(
+                drop(*POD, "spec", "serviceAccountName"), put("legacy", *POD, "spec", "serviceAccount")
+            ),
+            (NAMESPACE, "legacy"),
+            id="deprecated-serviceaccount-field",
+        ),
+    ],
+)
+def test_reviews_the_api_server_may_send_are_read_as_it_means_them(body: bytes, where: Key) -> None:
+    status, reply = answer(body, FakeServiceAccounts(cached={where: role_annotations()}))
+
+    assert status == 200
+    assert {"op": "add", "path": "/spec/containers/0/env", "value": IRSA_ENV} in decoded_patch(reply)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(review_with(put("UPDATE", "request", "operation")), id="update"),
+        pytest.param(review_with(put("DELETE", "request", "operation")), id="delete"),
+        pytest.param(
+            review_with(put("DELETE", "request", "operation"), put(None, *POD)), id="delete-no-object"
+        ),
+        pytest.param(review_with(drop(*POD, "spec")), id="pod-without-spec"),
+        pytest.param(review_with(drop(*POD, "spec", "containers")), id="pod-without-containers"),
+    ],
+)
+def test_reviews_with_nothing_to_inject_are_allowed_unchanged_and_counted_so(body: bytes) -> None:
+    unchanged_before = requests_counted("unchanged")
+
+    status, reply = answer(body)
+
+    assert status == 200
+    assert reply["response"] == {"uid": reply["response"]["uid"], "allowed": True}
+    assert requests_counted("unchanged") == unchanged_before + 1
+
+
+def test_a_pod_already_carrying_everything_is_counted_unchanged_not_mutated() -> None:
+    original = pod()
+    _, first = answer(encode(admission_review(original)))
+    mutated_before, unchanged_before = pods_mutated("irsa"), requests_counted("unchanged")
+
+    _, again = answer(encode(admission_review(apply(original, decoded_patch(first)))))
+
+    assert "patch" not in again["response"]
+    assert pods_mutated("irsa") == mutated_before
+    assert requests_counted("unchanged") == unchanged_before + 1

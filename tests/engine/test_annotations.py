@@ -7,17 +7,40 @@ import pytest
 from tests.engine.support import (
     IRSA_MOUNT_PATH,
     IRSA_TOKEN_FILE,
+    NAMESPACE,
     NATIVE_SIDECAR_VERSIONS,
     ROLE_ARN,
+    SERVICE_ACCOUNT,
     admit,
     container,
     find_container,
     pod,
     role_annotations,
 )
+from webhook.identity import Source, resolve_identity
+from webhook.mappings import RoleMappings
+from webhook.pod_identity_associations import PodIdentityAssociations
 from webhook.settings import MutationSettings
 
 PREFIX = "eks.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "source"),
+    [
+        pytest.param(None, Source.NO_SERVICE_ACCOUNT, id="no-such-serviceaccount"),
+        pytest.param({}, Source.NO_ROLE, id="serviceaccount-without-a-role"),
+        pytest.param(role_annotations(), Source.ANNOTATION, id="serviceaccount-with-a-role"),
+    ],
+)
+def test_resolution_tells_a_missing_serviceaccount_from_one_without_a_role(
+    annotations: dict[str, str] | None, source: Source
+) -> None:
+    resolution = resolve_identity(namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, annotations=annotations,
+                                  mappings=RoleMappings(), pod_identities=PodIdentityAssociations(),
+                                  settings=MutationSettings())  # fmt: skip
+
+    assert resolution.source is source
 
 
 def test_role_arn_annotation_gives_every_container_the_role_token_and_mount() -> None:
@@ -143,6 +166,7 @@ def test_token_audience_comes_from_annotation_then_flag(
         pytest.param("t", False, True, False, id="t-is-true-as-in-the-reference"),
         pytest.param("0", True, False, False, id="zero-is-false-as-in-the-reference"),
         pytest.param("F", True, False, False, id="f-is-false-as-in-the-reference"),
+        pytest.param(" true ", False, True, False, id="surrounding-spaces-ignored"),
         pytest.param("yes-please", True, True, True, id="garbage-falls-back-to-flag-on"),
         pytest.param("yes-please", False, False, True, id="garbage-falls-back-to-flag-off"),
     ],

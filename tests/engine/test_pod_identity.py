@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.engine.support import (
@@ -18,7 +20,10 @@ from tests.engine.support import (
     role_annotations,
 )
 from webhook.errors import ConfigurationError
+from webhook.mappings import RoleMappings
+from webhook.mutation import mutate
 from webhook.pod_identity_associations import PodIdentityAssociations
+from webhook.pod_view import pod_from_object
 from webhook.settings import IPV6_CONTAINER_CREDENTIALS_FULL_URI, MutationSettings
 
 ASSOCIATED = PodIdentityAssociations.parse(
@@ -203,3 +208,24 @@ def test_an_association_file_that_cannot_be_read_is_one_configuration_error(text
 @pytest.mark.parametrize("text", ["", "  \n", '{"identities": null}', "{}"])
 def test_an_association_file_with_nothing_in_it_lists_no_one(text: str) -> None:
     assert len(PodIdentityAssociations.parse(text, source="test")) == 0
+
+
+def test_pod_identity_label_comes_with_the_metadata_a_template_left_out() -> None:
+    template = pod()
+    del template["metadata"]
+
+    mutation = mutate(pod_from_object(template), pod_identity(), MutationSettings())
+
+    assert {"op": "add", "path": "/metadata", "value": {"labels": {LABEL: "enabled"}}} in mutation.patch
+
+
+def test_pod_identity_ignores_a_mappings_expiration_and_regional_sts() -> None:
+    mappings = RoleMappings.parse(
+        json.dumps({f"{NAMESPACE}/{SERVICE_ACCOUNT}": {"RoleARN": "arn:aws:iam::111122223333:role/mapped",
+                                                       "TokenExpiration": 3600, "UseRegionalSTS": True}})
+    )  # fmt: skip
+
+    result = admit(pod(), annotations={}, mappings=mappings, pod_identities=ASSOCIATED)
+
+    assert result.token_request("eks-pod-identity-token")["expirationSeconds"] == 86400
+    assert "AWS_STS_REGIONAL_ENDPOINTS" not in result.env()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.engine.support import IRSA_MOUNT_PATH, container, empty_dir, inject, irsa, pod
+from webhook.settings import MutationSettings
 
 TOKEN_MOUNT = {"name": "aws-iam-token", "mountPath": IRSA_MOUNT_PATH, "readOnly": True}
 
@@ -87,6 +88,29 @@ def test_mount_path_taken_by_another_volume_skips_that_mount_with_a_warning(conf
     assert result.mounts("worker") == [TOKEN_MOUNT]
     assert any("'app'" in warning and IRSA_MOUNT_PATH in warning for warning in result.warnings)
     assert not any("worker" in warning for warning in result.warnings)
+
+
+def test_a_token_mount_elsewhere_is_kept_and_its_volume_added_whatever_else_sits_at_the_path() -> None:
+    mounts = {"aws-iam-token": "/custom/token/dir", "my-secrets": IRSA_MOUNT_PATH}
+    original = pod(container(mounts=mounts), volumes=[empty_dir("my-secrets")])
+
+    result = inject(original, irsa())
+
+    assert [volume["name"] for volume in result.volumes()] == ["my-secrets", "aws-iam-token"]
+    assert result.mounts() == original["spec"]["containers"][0]["volumeMounts"]
+    assert result.warnings == ()
+
+
+def test_a_mount_path_setting_ending_in_a_slash_still_finds_the_volume_at_that_path() -> None:
+    settings = MutationSettings(token_mount_path="/var/run/secrets/irsa/")
+    original = pod(
+        container(mounts={"my-secrets": "/var/run/secrets/irsa"}), volumes=[empty_dir("my-secrets")]
+    )
+
+    result = inject(original, irsa(), settings)
+
+    assert result.mounts() == [{"name": "my-secrets", "mountPath": "/var/run/secrets/irsa"}]
+    assert result.warnings
 
 
 def test_mount_path_conflict_in_the_only_container_adds_no_unused_volume() -> None:

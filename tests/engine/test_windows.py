@@ -66,6 +66,26 @@ def test_windows_only_pods_get_a_windows_token_path(spec_fields: dict[str, Any])
         pytest.param(required_affinity([os_in("windows")], [os_in("linux")]), id="mixed-terms"),
         pytest.param(required_affinity([os_in("windows")], [ZONE]), id="one-term-without-os"),
         pytest.param(required_affinity([os_in("windows", "linux")]), id="windows-or-linux"),
+        pytest.param(required_affinity([os_in("windows", key="team")]), id="windows-value-of-another-label"),
+        pytest.param(required_affinity([{**os_in("windows"), "operator": "NotIn"}]), id="not-in-windows"),
+        pytest.param(
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchFields": [
+                                        {"key": "metadata.name", "operator": "In", "values": ["n1"]}
+                                    ]
+                                }
+                            ]
+                        }
+                    }
+                }
+            },
+            id="a-term-of-match-fields-only",
+        ),
         pytest.param(
             {
                 "affinity": {
