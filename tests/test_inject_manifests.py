@@ -240,6 +240,13 @@ def test_without_a_serviceaccount_file_the_warning_says_none_was_given(
     assert "is not in the ServiceAccount file" not in err
 
 
+BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{name}: &{name} [{', '.join(['*' + previous] * 10)}]\n"
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+"""Nine lines whose aliases expand to a billion nodes."""
+
+
 @pytest.mark.parametrize(
     ("manifest", "message"),
     [
@@ -248,6 +255,7 @@ def test_without_a_serviceaccount_file_the_warning_says_none_was_given(
             "a: 1\n---\nkind: [unclosed\n", "document 2: not valid YAML", id="broken-second-document"
         ),
         pytest.param("[" * 100_000, "nested too deeply", id="deep-nesting"),
+        pytest.param(BILLION_LAUGHS, "aliases expand to more nodes", id="billion-laughs"),
     ],
 )
 def test_unreadable_manifests_are_one_line_errors(

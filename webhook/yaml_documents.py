@@ -35,13 +35,19 @@ else:
     _LOADER = _LibyamlEventsLoader
 
 
+MAX_NODES_PER_CHARACTER = 10
+"""How far aliases may expand a document: a billion-laughs file of a few lines would otherwise take all
+memory once its aliases are copied out. Without aliases a document has fewer nodes than characters."""
+
+
 def load_all(text: str) -> list[Any]:
     """Every document in `text`, an empty one as None; if one is not YAML, a one-line ValueError that starts
     "document N" (from 1), for the caller to put after the file's name."""
     documents: list[Any] = []
+    copier = _Unsharer(limit=MAX_NODES_PER_CHARACTER * len(text) + 1000)
     try:
         for document in yaml.load_all(text, Loader=_LOADER):
-            documents.append(_unshared(document))
+            documents.append(copier.copy(document))
     except (yaml.YAMLError, ValueError) as error:
         # PyYAML's messages span several lines with a caret diagram. ValueError: an integer over 4,300 digits.
         message = " ".join(str(error).replace('in "<unicode string>",', "at").split())
@@ -51,14 +57,22 @@ def load_all(text: str) -> list[Any]:
     return documents
 
 
-def _unshared(node: Any) -> Any:
-    """The document with every YAML alias made its own copy.
+class _Unsharer:
+    """Makes every use of a YAML alias its own copy.
 
     PyYAML gives each use of an anchor the same object, so changing one pod in place would change every other
     use of it too, in another container or another workload. `copy.deepcopy` would keep that sharing.
     """
-    if isinstance(node, dict):
-        return {key: _unshared(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_unshared(value) for value in node]
-    return node
+
+    def __init__(self, *, limit: int) -> None:
+        self._left = limit
+
+    def copy(self, node: Any) -> Any:
+        self._left -= 1
+        if self._left < 0:
+            raise ValueError("its aliases expand to more nodes than a file of its size can hold")
+        if isinstance(node, dict):
+            return {key: self.copy(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [self.copy(value) for value in node]
+        return node
