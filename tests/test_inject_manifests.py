@@ -53,6 +53,16 @@ def named_pod(name: str) -> Json:
     return result
 
 
+def json_stream(text: str) -> list[Any]:
+    """Every JSON value in `text`, one after another, as `jq` reads them."""
+    decoder, values, position = json.JSONDecoder(), [], 0
+    while text[position:].strip():
+        position += len(text[position:]) - len(text[position:].lstrip())
+        value, position = decoder.raw_decode(text, position)
+        values.append(value)
+    return values
+
+
 def env_of(pod_like: Json, index: int = 0) -> dict[str, str]:
     return {item["name"]: item.get("value", "") for item in pod_like["spec"]["containers"][index]["env"]}
 
@@ -195,11 +205,7 @@ def test_a_json_stream_comes_back_as_a_json_stream(
 
     _, out, _ = inject(tmp_path, stream, "--service-account-file", str(accounts), capsys=capsys)
 
-    decoder, documents, position = json.JSONDecoder(), [], 0
-    while position < len(out.rstrip()):
-        document, position = decoder.raw_decode(out, position)
-        documents.append(document)
-        position += len(out[position:]) - len(out[position:].lstrip())
+    documents = json_stream(out)
     assert [document["metadata"]["name"] for document in documents] == ["first", "second"]
     assert all(env_of(document)["AWS_ROLE_ARN"] == ROLE_ARN for document in documents)
 
@@ -323,3 +329,123 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(
 
     assert status == 141
     assert error == ""
+
+
+def mappings_file(tmp_path: Path, content: str) -> Path:
+    path = tmp_path / "mappings.yaml"
+    path.write_text(content)
+    return path
+
+
+MAPPED = {"shop/checkout": {"RoleARN": f"{ROLE_ARN}-mapped"}}
+MAPPINGS_CONFIG_MAP = {"kind": "ConfigMap", "metadata": {"name": "pod-identity-webhook"},
+                       "data": {"config": json.dumps(MAPPED)}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(json.dumps(MAPPED), id="the-bare-config-json"),
+        pytest.param(yaml.safe_dump(MAPPINGS_CONFIG_MAP), id="the-configmap"),
+        pytest.param(yaml.safe_dump_all([[1, 2], MAPPINGS_CONFIG_MAP]), id="after-a-document-that-is-a-list"),
+    ],
+)
+def test_a_mappings_file_gives_its_role(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    path = mappings_file(tmp_path, content)
+
+    status, out, _ = inject(tmp_path, yaml.safe_dump(pod()), "--config-map-file", str(path), capsys=capsys)
+
+    assert status == 0
+    assert env_of(yaml.safe_load(out))["AWS_ROLE_ARN"] == f"{ROLE_ARN}-mapped"
+
+
+def test_a_mappings_configmap_without_data_maps_nothing(
+    tmp_path: Path, accounts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = mappings_file(
+        tmp_path, yaml.safe_dump({"kind": "ConfigMap", "metadata": {"name": "pod-identity-webhook"}})
+    )
+
+    status, out, _ = inject(tmp_path, yaml.safe_dump(pod()), "--config-map-file", str(path),
+                            "--service-account-file", str(accounts), capsys=capsys)  # fmt: skip
+
+    assert status == 0
+    assert env_of(yaml.safe_load(out))["AWS_ROLE_ARN"] == ROLE_ARN
+
+
+def test_a_template_with_its_own_name_is_reported_by_that_name(
+    tmp_path: Path, accounts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = {"metadata": {"name": "from-template", "labels": {"app": "a"}}, "spec": pod()["spec"]}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+                  "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": template}}  # fmt: skip
+
+    _, out, _ = inject(tmp_path, yaml.safe_dump(deployment), "--service-account-file", str(accounts), "-o", "patch",
+                       capsys=capsys)  # fmt: skip
+
+    assert json.loads(out)["name"] == "from-template"
+
+
+def test_a_serviceaccount_in_the_file_without_a_role_is_not_called_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "serviceaccounts.yaml"
+    path.write_text(
+        yaml.safe_dump({"kind": "ServiceAccount", "metadata": {"name": "checkout", "namespace": "shop"}})
+    )
+
+    status, out, err = inject(
+        tmp_path, yaml.safe_dump(pod()), "--service-account-file", str(path), capsys=capsys
+    )
+
+    assert (status, err) == (0, "")
+    assert yaml.safe_load(out) == pod()
+
+
+def test_a_list_without_items_passes_through(
+    tmp_path: Path, accounts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed = {"apiVersion": "v1", "kind": "List", "items": None}
+
+    status, out, _ = inject(
+        tmp_path, yaml.safe_dump(listed), "--service-account-file", str(accounts), capsys=capsys
+    )
+
+    assert (status, yaml.safe_load(out)) == (0, listed)
+
+
+def test_a_json_array_of_pods_comes_back_as_an_array_of_mutated_pods(
+    tmp_path: Path, accounts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pods = [named_pod("first"), named_pod("second")]
+
+    _, out, _ = inject(tmp_path, json.dumps(pods), "--service-account-file", str(accounts), capsys=capsys)
+
+    written = json.loads(out)
+    assert [item["metadata"]["name"] for item in written] == ["first", "second"]
+    assert all(env_of(item)["AWS_ROLE_ARN"] == ROLE_ARN for item in written)
+
+
+def test_a_stream_of_json_arrays_keeps_every_document(
+    tmp_path: Path, accounts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = json.dumps([1, 2]) + "\n" + json.dumps([3])
+
+    _, out, _ = inject(tmp_path, stream, "--service-account-file", str(accounts), capsys=capsys)
+
+    assert json_stream(out) == [[1, 2], [3]]
+
+
+def test_yaml_output_keeps_the_order_of_keys_as_written(
+    tmp_path: Path, accounts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = "kind: Pod\napiVersion: v1\nmetadata: {namespace: shop, name: z}\nspec:\n  serviceAccountName: checkout\n  containers: [{name: app, image: app}]\n"
+
+    _, out, _ = inject(tmp_path, manifest, "--service-account-file", str(accounts), capsys=capsys)
+
+    mutated = yaml.safe_load(out)
+    assert list(mutated) == ["kind", "apiVersion", "metadata", "spec"]
+    assert list(mutated["metadata"]) == ["namespace", "name"]
+    assert list(mutated["spec"])[:2] == ["serviceAccountName", "containers"]

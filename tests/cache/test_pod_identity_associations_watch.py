@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +180,16 @@ def test_an_emptied_list_is_how_to_remove_every_association(
     volume.update('{"identities": []}')
 
     eventually(lambda: len(sources.pod_identities) == 0, what="the empty list")
+
+
+def test_stop_waits_for_the_poll_thread_and_is_safe_before_start(
+    volume: ConfigMapVolume, sources: IdentitySources
+) -> None:
+    never_started = PodIdentityAssociationsWatch(path=volume.path, sources=sources, interval=0.02)
+    never_started.stop()
+
+    started = PodIdentityAssociationsWatch(path=volume.path, sources=sources, interval=0.02)
+    started.start()
+    started.stop()
+
+    assert not any(thread.name == f"watch {volume.path}" for thread in threading.enumerate())

@@ -139,6 +139,14 @@ def test_mapping_field_names_are_read_in_any_case_as_the_reference_reads_them(
         pytest.param("[" * 100_000 + "]" * 100_000, "not JSON: nested too deeply", id="deep-nesting"),
         pytest.param('["a/b"]', "must be a JSON object", id="not-an-object"),
         pytest.param('{"a/b": {"Audience": "x"}}', "needs a RoleARN string", id="no-role"),
+        pytest.param('{"/b": {"RoleARN": "r"}}', "is not", id="key-without-namespace"),
+        pytest.param('{"a/": {"RoleARN": "r"}}', "is not", id="key-without-name"),
+        pytest.param(
+            '{"a/b": {"RoleARN": "r", "TokenExpiration": true}}', "whole seconds", id="expiration-bool"
+        ),
+        pytest.param(
+            '{"a/b": {"RoleARN": "r", "TokenExpiration": "3600"}}', "whole seconds", id="expiration-text"
+        ),
     ],
 )
 def test_a_config_that_cannot_be_read_is_one_configuration_error(config: str, message: str) -> None:
@@ -200,5 +208,6 @@ def test_mapping_expiration_below_minimum_is_raised_with_a_warning() -> None:
     assert result.warnings
 
 
-def test_empty_mappings_change_nothing() -> None:
-    assert admit(pod(), annotations={}, mappings=RoleMappings.parse("")).patch == []
+@pytest.mark.parametrize("config", ["", "  \n", "{}"])
+def test_empty_mappings_change_nothing(config: str) -> None:
+    assert admit(pod(), annotations={}, mappings=RoleMappings.parse(config)).patch == []

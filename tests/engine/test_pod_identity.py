@@ -198,6 +198,12 @@ def test_association_file_field_names_are_read_in_any_case_as_the_reference_read
         pytest.param('[{"namespace": "shop", "serviceAccount": "agent"}]', "expected", id="a-bare-list"),
         pytest.param('{"identities": {"namespace": "shop"}}', "expected", id="identities-not-a-list"),
         pytest.param('{"identities": [{"namespace": "shop"}]}', r"identities\[0\] needs", id="no-name"),
+        pytest.param(
+            '{"identities": [{"namespace": 7, "serviceAccount": "a"}]}', "needs", id="number-namespace"
+        ),
+        pytest.param(
+            '{"identities": [{"namespace": "shop", "serviceAccount": ""}]}', "needs", id="empty-name"
+        ),
     ],
 )
 def test_an_association_file_that_cannot_be_read_is_one_configuration_error(text: str, message: str) -> None:

@@ -208,3 +208,31 @@ def test_trust_policy_errors_are_one_line(
     captured = capsys.readouterr()
     assert (status, captured.out, captured.err.count("\n")) == (1, "", 1)
     assert message in captured.err
+
+
+def test_values_pasted_with_surrounding_spaces_are_trimmed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["trust-policy", "--issuer", f" {ISSUER} ", "--account-id", f" {ACCOUNT} ",
+                 "--service-account", "default/app"]) == 0  # fmt: skip
+
+    principal = json.loads(capsys.readouterr().out)["Statement"][0]["Principal"]["Federated"]
+    assert principal == f"arn:aws:iam::{ACCOUNT}:oidc-provider/{PROVIDER}"
+
+
+@pytest.mark.parametrize(
+    ("issuer", "problem"),
+    [
+        (f"{ISSUER}#", "has a fragment"),
+        (f"{ISSUER}?", "has a query string"),
+        (f"{ISSUER}/\x7f1", "control characters"),
+    ],
+    ids=["empty-fragment", "empty-query", "delete-character"],
+)
+def test_issuers_iam_cannot_match_are_refused(
+    issuer: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        ["trust-policy", "--issuer", issuer, "--account-id", ACCOUNT, "--service-account", "default/app"]
+    )
+
+    assert status == 1
+    assert problem in capsys.readouterr().err

@@ -15,6 +15,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from webhook.certs import (
     CertificateBundle,
     KeyAlgorithm,
+    check_dns_name,
     covers_dns_names,
     generate_bundle,
     generate_ca,
@@ -214,3 +215,13 @@ def test_a_name_longer_than_a_common_name_may_be_is_still_certified(
     assert [attribute.value for attribute in certificate.subject] == ([common_name] if common_name else [])
     alternative_names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     assert alternative_names.critical is (common_name is None)
+
+
+def test_a_dns_name_of_253_characters_is_certified_and_one_of_255_refused() -> None:
+    longest = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
+    too_long = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 63])
+
+    check_dns_name(longest)
+    with pytest.raises(CertificateError, match="not a DNS name"):
+        check_dns_name(too_long)
+    assert (len(longest), len(too_long)) == (253, 255)
