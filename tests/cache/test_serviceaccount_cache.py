@@ -200,3 +200,13 @@ def test_churn_of_distinct_roles_does_not_grow_memory_without_bound(cache: Servi
     leaked_per_generation = 500 * 250  # what keeping every superseded role would cost, at the least
     assert after_many - after_few < 4 * leaked_per_generation
     assert len(cache) == 500
+
+
+def test_deleting_one_serviceaccount_keeps_the_others_of_its_namespace(cache: ServiceAccountCache) -> None:
+    cache.put("team", "a", {ROLE: role_arn("a")})
+    cache.put("team", "b", {ROLE: role_arn("b")})
+
+    cache.delete("team", "a")
+
+    assert cache.get("team", "a") is None
+    assert cache.get("team", "b") == {ROLE: role_arn("b")}

@@ -114,6 +114,11 @@ def test_the_later_of_two_definitions_wins(tmp_path: Path) -> None:
             "kind: List\nitems:\n- kind: ServiceAccount\n  metadata: {}\n",
             r"accounts\.yaml, document 1, item 1: .*metadata\.name",
         ),
+        (
+            "kind: ServiceAccount\nmetadata: {name: ''}\n",
+            r"document 1: a ServiceAccount needs metadata\.name",
+        ),
+        ("kind: List\nitems:\n- just a string\n", r"document 1, item 1: not a Kubernetes object"),
         ("[" * 100_000 + "]" * 100_000, r"accounts\.yaml, document 1: not valid YAML: nested too deeply"),
         (
             "kind: ServiceAccount\nspec: 1" + "0" * 5000 + "\n",
@@ -169,3 +174,13 @@ def test_the_example_file_of_make_run_loads(repo_root: Path) -> None:
     accounts = load(repo_root / "examples" / "serviceaccounts.yaml")
 
     assert accounts[("default", "s3-reader")][ROLE].startswith("arn:aws:iam::")
+
+
+def test_a_list_keeps_its_serviceaccounts_and_skips_other_kinds(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(
+        "kind: List\nitems:\n- {kind: ConfigMap, metadata: {name: settings}}\n"
+        f"- {{kind: ServiceAccount, metadata: {{name: app, annotations: {{{ROLE}: {role_arn('app')}}}}}}}\n"
+    )
+
+    assert load(path) == {("default", "app"): {ROLE: role_arn("app")}}

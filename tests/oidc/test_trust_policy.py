@@ -212,10 +212,14 @@ def test_trust_policy_errors_are_one_line(
 
 def test_values_pasted_with_surrounding_spaces_are_trimmed(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["trust-policy", "--issuer", f" {ISSUER} ", "--account-id", f" {ACCOUNT} ",
-                 "--service-account", "default/app"]) == 0  # fmt: skip
+                 "--service-account", " default/app ", "--namespace", " team-* "]) == 0  # fmt: skip
 
-    principal = json.loads(capsys.readouterr().out)["Statement"][0]["Principal"]["Federated"]
-    assert principal == f"arn:aws:iam::{ACCOUNT}:oidc-provider/{PROVIDER}"
+    statement = json.loads(capsys.readouterr().out)["Statement"][0]
+    assert statement["Principal"]["Federated"] == f"arn:aws:iam::{ACCOUNT}:oidc-provider/{PROVIDER}"
+    assert statement["Condition"]["StringLike"][f"{PROVIDER}:sub"] == [
+        "system:serviceaccount:default:app",
+        "system:serviceaccount:team-*:*",
+    ]
 
 
 @pytest.mark.parametrize(

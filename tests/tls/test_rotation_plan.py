@@ -199,3 +199,25 @@ def test_over_three_ca_lifetimes_the_served_certificate_is_always_trusted() -> N
         state = following
     assert rotations >= 4
     assert issued_at(state.current.ca_cert) > START + 180 * DAY
+
+
+@pytest.mark.parametrize("previous", ["expired", "unreadable"])
+def test_a_previous_ca_that_cannot_be_trusted_leaves_the_bundle_before_the_overlap_ends(
+    fresh: CertificateState, previous: str
+) -> None:
+    expired = generate_bundle(dns_names=NAMES, ca_validity=DAY, now=START).ca_cert
+    retired = replace(fresh, previous_ca_cert=expired if previous == "expired" else b"not a pem")
+
+    assert plan(retired, START + DAY + 12 * timedelta(hours=1)).previous_ca_cert is None
+
+
+def test_a_certificate_from_neither_ca_is_reissued_from_the_current_one_during_a_rotation(
+    rotated: CertificateState, rotation_start: datetime
+) -> None:
+    stranger = generate_bundle(dns_names=NAMES, now=rotation_start)
+    tampered = replace(rotated, current=replace(rotated.current, cert=stranger.cert, key=stranger.key))
+
+    repaired = plan(tampered, rotation_start + timedelta(minutes=1))
+
+    assert is_issued_by(repaired.current.cert, rotated.current.ca_cert)
+    assert trusted_by_bundle(repaired, rotation_start + timedelta(minutes=1))
