@@ -211,3 +211,30 @@ def test_explain_errors_are_one_line(
     error = capsys.readouterr().err
     assert (status, error.count("\n")) == (1, 1)
     assert message in error
+
+
+def test_pod_changes_name_only_what_is_added_and_describe_the_token(explain_json: Explain) -> None:
+    manifest = pod(labels={"app": "web"})
+    manifest["spec"]["volumes"] = [{"name": "data", "emptyDir": {}}]
+
+    (explanation,) = explain_json([manifest], service_accounts=[service_account(role_annotation())])
+
+    assert explanation["podChanges"] == [
+        "adds the projected volume aws-iam-token: a ServiceAccount token for audience sts.amazonaws.com, "
+        "valid 86400s, in file token"
+    ]
+
+
+def test_a_container_that_only_gets_the_token_mount_is_changed_and_keeps_its_credentials(
+    explain_json: Explain,
+) -> None:
+    own = container("app", AWS_ROLE_ARN=ROLE_ARN)
+    manifest = pod(own, init_containers=(container("init", AWS_ROLE_ARN=ROLE_ARN),))
+
+    (explanation,) = explain_json([manifest], service_accounts=[service_account(role_annotation())])
+
+    for explained in explanation["containers"]:
+        assert explained["changed"] is True
+        assert any(
+            "adds no credentials: its env already sets AWS_ROLE_ARN" in r for r in explained["reasons"]
+        )
