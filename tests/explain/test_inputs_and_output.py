@@ -238,3 +238,30 @@ def test_a_container_that_only_gets_the_token_mount_is_changed_and_keeps_its_cre
         assert any(
             "adds no credentials: its env already sets AWS_ROLE_ARN" in r for r in explained["reasons"]
         )
+
+
+@pytest.mark.parametrize(
+    ("pod_annotations", "sa_annotations", "note", "present"),
+    [
+        pytest.param({f"{PREFIX}/skip-containers": "init"}, {}, "which is not a container", False,
+                     id="skip-containers-naming-an-init-container"),
+        pytest.param({f"{PREFIX}/role-arn": "s3-reader"}, {}, "a role on the pod is ignored", True,
+                     id="role-key-on-the-pod-without-an-arn"),
+        pytest.param({"example.com/iam-role": f" {ROLE_ARN}"}, {}, "a role on the pod is ignored", True,
+                     id="padded-arn-on-the-pod"),
+        pytest.param({}, {"example.com/iam-role": f" {ROLE_ARN}"}, "holds a role ARN", True,
+                     id="padded-arn-on-the-serviceaccount"),
+    ],
+)  # fmt: skip
+def test_notes_point_at_roles_in_the_wrong_place_and_only_there(
+    explain_json: Explain,
+    pod_annotations: dict[str, str],
+    sa_annotations: dict[str, str],
+    note: str,
+    present: bool,
+) -> None:
+    manifest = pod(annotations=pod_annotations, init_containers=(container("init"),))
+
+    (explanation,) = explain_json([manifest], service_accounts=[service_account(sa_annotations)])
+
+    assert any(note in text for text in explanation["notes"]) is present

@@ -29,6 +29,10 @@ PREFIX = "eks.amazonaws.com"
         ("eks.amazonaws.com/sts-regional-endpoint", "sts-regional-endpoints"),
         ("eks.amazonaws.com/token-expiry", "token-expiration"),
         ("eks.amazonaws.cn/token-expiration", "token-expiration"),
+        ("EKS.AMAZONAWS.COM/token-expiry", "token-expiration"),
+        ("EKS.AMAZON.COM/role-am", "role-arn"),
+        ("eks.amazon.com/role-am", "role-arn"),
+        ("eks.amazonawX/role-am", "role-arn"),
     ],
 )
 def test_service_account_annotation_typo_is_found(key: str, meant: str) -> None:
