@@ -99,6 +99,16 @@ def test_service_account_missing_from_the_cluster(
     assert "ServiceAccount default/app was not found in the cluster" in explanation["reasons"][0]
 
 
+def test_a_service_account_without_annotations_is_found_and_has_no_role(
+    fake_apiserver: FakeApiServer, explain_from_cluster: ExplainFromCluster
+) -> None:
+    fake_apiserver.apply(service_account())
+
+    (explanation,) = explain_from_cluster([pod()])
+
+    assert explanation["verdict"] == "no-role"
+
+
 def test_each_service_account_is_read_once(
     fake_apiserver: FakeApiServer, explain_from_cluster: ExplainFromCluster
 ) -> None:

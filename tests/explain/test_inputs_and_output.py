@@ -12,7 +12,15 @@ import jsonpatch
 import pytest
 
 from tests.explain.conftest import Explain
-from tests.explain.support import PREFIX, ROLE_ARN, container, pod, role_annotation, service_account
+from tests.explain.support import (
+    MOUNT_PATH,
+    PREFIX,
+    ROLE_ARN,
+    container,
+    pod,
+    role_annotation,
+    service_account,
+)
 from webhook.cli import main
 
 WriteYaml = Callable[[str, Sequence[Any]], Path]
@@ -265,3 +273,13 @@ def test_notes_point_at_roles_in_the_wrong_place_and_only_there(
     (explanation,) = explain_json([manifest], service_accounts=[service_account(sa_annotations)])
 
     assert any(note in text for text in explanation["notes"]) is present
+
+
+def test_a_container_already_mounting_the_token_volume_is_told_so(explain_json: Explain) -> None:
+    mounted = {**container("app"), "volumeMounts": [{"name": "aws-iam-token", "mountPath": MOUNT_PATH}]}
+
+    (explanation,) = explain_json([pod(mounted)], service_accounts=[service_account(role_annotation())])
+
+    (explained,) = explanation["containers"]
+    assert any("already mounts the aws-iam-token volume" in reason for reason in explained["reasons"])
+    assert not any("another volume" in reason for reason in explained["reasons"])
