@@ -231,6 +231,7 @@ def test_pod_changes_name_only_what_is_added_and_describe_the_token(explain_json
         "adds the projected volume aws-iam-token: a ServiceAccount token for audience sts.amazonaws.com, "
         "valid 86400s, in file token"
     ]
+    assert not any("adds no credentials" in reason for reason in explanation["containers"][0]["reasons"])
 
 
 def test_a_container_that_only_gets_the_token_mount_is_changed_and_keeps_its_credentials(
