@@ -88,10 +88,33 @@ def answer(
     return result.status, json.loads(result.body)
 
 
-def without_request_field(name: str) -> Json:
+def review_with(*changes: Callable[[Json], None]) -> bytes:
+    """A review of a plain pod after `changes` edit it in place."""
     review = admission_review(pod())
-    del review["request"][name]
-    return review
+    for change in changes:
+        change(review)
+    return encode(review)
+
+
+def _holder(review: Json, path: tuple[str, ...]) -> Json:
+    holder = review
+    for key in path[:-1]:
+        holder = holder[key]
+    return holder
+
+
+def drop(*path: str) -> Callable[[Json], None]:
+    def change(review: Json) -> None:
+        del _holder(review, path)[path[-1]]
+
+    return change
+
+
+def put(value: object, *path: str) -> Callable[[Json], None]:
+    def change(review: Json) -> None:
+        _holder(review, path)[path[-1]] = value
+
+    return change
 
 
 def requests_counted(result: str) -> float:
@@ -273,9 +296,9 @@ def test_unexpected_internal_error_fails_open_without_leaking_details(
             id="pod-of-another-api-group",
         ),
         pytest.param(encode(admission_review(pod(), uid="")), "uid", id="empty-uid"),
-        pytest.param(encode(without_request_field("uid")), "uid", id="missing-uid"),
-        pytest.param(encode(without_request_field("kind")), "pods only", id="missing-request-kind"),
-        pytest.param(encode(without_request_field("object")), "object", id="create-without-object"),
+        pytest.param(review_with(drop("request", "uid")), "uid", id="missing-uid"),
+        pytest.param(review_with(drop("request", "kind")), "pods only", id="missing-request-kind"),
+        pytest.param(review_with(drop("request", "object")), "object", id="create-without-object"),
         pytest.param(
             encode(admission_review(pod(), uid="UID-1")).replace(b'"UID-1"', b'"\xff\xfe"'),
             "not valid JSON",
@@ -388,35 +411,6 @@ def test_an_error_answer_does_not_grow_with_what_the_client_sent() -> None:
     assert status == 400
     assert len(reply["error"]) < 400
     assert "(300002 characters)" in reply["error"]  # the value's repr: quotes included
-
-
-def review_with(*changes: Callable[[Json], None]) -> bytes:
-    """A review of a plain pod after `changes` edit it in place."""
-    review = admission_review(pod())
-    for change in changes:
-        change(review)
-    return encode(review)
-
-
-def _holder(review: Json, path: tuple[str, ...]) -> Json:
-    holder = review
-    for key in path[:-1]:
-        holder = holder[key]
-    return holder
-
-
-def drop(*path: str) -> Callable[[Json], None]:
-    def change(review: Json) -> None:
-        del _holder(review, path)[path[-1]]
-
-    return change
-
-
-def put(value: object, *path: str) -> Callable[[Json], None]:
-    def change(review: Json) -> None:
-        _holder(review, path)[path[-1]] = value
-
-    return change
 
 
 IRSA_ENV = [
