@@ -12,7 +12,7 @@ every change its resourceVersion, as etcd does. There is no validation, defaulti
 Test controls make a real cluster's trouble happen on demand: changes while watches are open (`apply`,
 `remove`), a compacted history (`compact`), 410 Gone inside open watches (`expire_watches`), dropped
 connections (`drop_watches`), watches ended with a bookmark (`end_watches`), errors (`fail_next`), requests
-held until released (`hold`), slow answers (`delays`), and every request recorded by verb, path and query
+held until released, before or after they are served (`hold`), slow answers (`delays`), and every request recorded by verb, path and query
 (`requests`, `count`).
 """
 
@@ -142,6 +142,8 @@ class FakeApiServer:
         self._open_watches = 0
         self._pages: dict[str, tuple[int, list[Object]]] = {}
         self._gates: dict[str, threading.Event] = {}
+        self._answer_gates: dict[str, threading.Event] = {}
+        self.held_answers = 0
         self._connections: set[socket.socket] = set()
         self._closed = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -224,13 +226,16 @@ class FakeApiServer:
         self._failures.setdefault(verb, []).extend([code] * times)
 
     @contextlib.contextmanager
-    def hold(self, verb: str) -> Iterator[None]:
-        """Requests of `verb` arriving inside this block wait (already recorded) until it ends."""
-        gate = self._gates[verb] = threading.Event()
+    def hold(self, verb: str, *, answers: bool = False) -> Iterator[None]:
+        """Requests of `verb` arriving inside this block wait (already recorded) until it ends. With
+        `answers`, they are served at once and only their answers wait, like replies slow on the wire;
+        `held_answers` counts the answers that have waited."""
+        gates = self._answer_gates if answers else self._gates
+        gate = gates[verb] = threading.Event()
         try:
             yield
         finally:
-            del self._gates[verb]
+            del gates[verb]
             gate.set()
 
     def count(self, verb: str, path: str | None = None) -> int:
@@ -300,6 +305,7 @@ def _field_selector(text: str) -> dict[str, str]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeApiServer
+    _answer_gate: threading.Event | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -319,6 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the tests assert on `requests` instead."""
 
     def _dispatch(self) -> None:
+        self._answer_gate = None
         method, url = self.command, urlsplit(self.path)
         query = dict(parse_qsl(url.query))
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -333,9 +340,8 @@ class _Handler(BaseHTTPRequestHandler):
             "get" if route.name else "watch" if watching else "list"
         )
         self.fake.requests.append(Request(verb, url.path, query))
-        gate = self.fake._gates.get(verb)
-        while gate is not None and not gate.wait(0.05) and not self.fake._closed.is_set():
-            pass
+        self._wait_at(self.fake._gates.get(verb))
+        self._answer_gate = self.fake._answer_gates.get(verb)
         self.fake._closed.wait(self.fake.delays.get(verb, 0.0))
         with self.fake._changed:
             failures = self.fake._failures.get(verb)
@@ -355,8 +361,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch  # noqa: N815 - http.server calls do_<METHOD>
 
+    def _wait_at(self, gate: threading.Event | None) -> None:
+        while gate is not None and not gate.wait(0.05) and not self.fake._closed.is_set():
+            pass
+
     def _send(self, code: int, obj: Object) -> None:
         data = json.dumps(obj).encode()
+        if self._answer_gate is not None:
+            with self.fake._changed:
+                self.fake.held_answers += 1
+            self._wait_at(self._answer_gate)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

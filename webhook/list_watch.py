@@ -2,8 +2,8 @@
 
 The official `kubernetes` client is synchronous, so the loop runs in a daemon thread and hands every change
 to callbacks. What it guarantees, and the reasons:
-- the list is read in pages and handed over as one iterable (`on_replace`), so a large cluster never sits in
-  memory as a whole and a failed list changes nothing;
+- the list is read in pages and handed over as one iterable with the list's resourceVersion (`on_replace`),
+  so a large cluster never sits in memory as a whole and a failed list changes nothing;
 - the watch resumes from the last resourceVersion seen, events and bookmarks alike, so a dropped connection
   loses no event;
 - a 410 Gone (the API server no longer has that history) is answered by listing again, which also catches
@@ -117,7 +117,7 @@ class ListWatch(Generic[T]):
         description: str,
         list_call: Callable[..., Any],
         item_type: type[T],
-        on_replace: Callable[[Iterable[T]], None],
+        on_replace: Callable[[Iterable[T], str], None],
         on_event: Callable[[EventType, T], None],
         backoff: Backoff | None = None,
         page_size: int = 500,
@@ -198,34 +198,35 @@ class ListWatch(Generic[T]):
             self._stopping.wait(delay)
 
     def _relist(self) -> None:
-        listed_version = ""
+        # Every page of a list comes from one snapshot, at the first page's resourceVersion, so the callback
+        # learns the version before the items; reading the first page first keeps "a failed list changes
+        # nothing" for a list that fails at once.
+        first = self._list_page(None)
+        version = first.metadata.resourceVersion
 
         def items() -> Iterator[T]:
-            nonlocal listed_version
-            token: str | None = None
+            page = first
             while True:
-                response = self._list_call(
-                    limit=self._page_size,
-                    _continue=token,
-                    _preload_content=False,
-                    _request_timeout=_LIST_TIMEOUT,
-                )
-                try:
-                    page = self._page_decoder.decode(response.data)
-                finally:
-                    response.release_conn()
-                listed_version = page.metadata.resourceVersion
                 for raw in page.items or ():
                     yield self._item_decoder.decode(raw)
-                token = page.metadata.continue_ or None
-                if token is None:
+                if not page.metadata.continue_:
                     return
+                page = self._list_page(page.metadata.continue_)
 
-        self._on_replace(items())
-        self._resource_version = listed_version
+        self._on_replace(items(), version)
+        self._resource_version = version
         if not self._synced:
-            logger.info("%s: listed; watching from resourceVersion %s", self._description, listed_version)
+            logger.info("%s: listed; watching from resourceVersion %s", self._description, version)
         self._synced = True
+
+    def _list_page(self, token: str | None) -> _Page:
+        response = self._list_call(
+            limit=self._page_size, _continue=token, _preload_content=False, _request_timeout=_LIST_TIMEOUT
+        )
+        try:
+            return self._page_decoder.decode(response.data)
+        finally:
+            response.release_conn()
 
     def _watch(self) -> None:
         seconds = random.randint(*_WATCH_SECONDS)

@@ -69,7 +69,7 @@ class RoleMappingsWatch:
     def stop(self) -> None:
         self._list_watch.stop()
 
-    def _replace(self, config_maps: Iterable[ConfigMapData]) -> None:
+    def _replace(self, config_maps: Iterable[ConfigMapData], _version: str) -> None:
         listed = None
         for config_map in config_maps:
             listed = config_map

@@ -35,6 +35,7 @@ class ServiceAccountCache:
 
     __slots__ = (
         "_deleted",
+        "_listed",
         "_lock",
         "_namespaces",
         "_prefix",
@@ -50,9 +51,11 @@ class ServiceAccountCache:
         self._lock = threading.Lock()
         self._namespaces: _Namespaces = {}
         # resourceVersions that order a direct read against the watch (see put_if_absent): of entries cached
-        # from a read the watch has not reached yet, and of recent deletions. Both small; a list clears them.
+        # from a read the watch has not reached yet, of recent deletions, and of the last full list, at which
+        # everything it did not hold was absent. The dicts stay small: a list clears them.
         self._read: dict[tuple[str, str], int] = {}
         self._deleted: dict[tuple[str, str], int] = {}
+        self._listed: int | None = None
         self._shared: _SharedTable = {}
         self._sweep_at = _MIN_SHARED_SWEEP
         self._size = 0
@@ -100,8 +103,8 @@ class ServiceAccountCache:
             if cached is not None:
                 return cached
             shared = self._share(annotations, self._shared)
-            read, deleted = _number(version), self._deleted.get(key)
-            if read is not None and deleted is not None and read <= deleted:
+            read, absent_since = _number(version), self._deleted.get(key, self._listed)
+            if read is not None and absent_since is not None and read <= absent_since:
                 return shared
             self._store(namespace, name, shared)
             if read is not None:
@@ -125,8 +128,11 @@ class ServiceAccountCache:
             self._size -= 1
             CACHE_SIZE.set(self._size)
 
-    def replace_all(self, service_accounts: Iterable[tuple[str, str, Mapping[str, str]]]) -> None:
-        """Swap in a complete set (namespace, name, annotations), as read by a list; marks the cache synced.
+    def replace_all(
+        self, service_accounts: Iterable[tuple[str, str, Mapping[str, str]]], *, version: str = ""
+    ) -> None:
+        """Swap in a complete set (namespace, name, annotations), as a list read it at resourceVersion
+        `version`; marks the cache synced.
 
         The iterable is consumed before anything changes, so it may fetch pages lazily (keeping only one page
         in memory), and an error while reading it leaves the previous contents in place.
@@ -143,6 +149,7 @@ class ServiceAccountCache:
             self._namespaces = namespaces
             self._read.clear()
             self._deleted.clear()
+            self._listed = _number(version)
             self._shared = shared
             self._sweep_at = max(_MIN_SHARED_SWEEP, 2 * len(shared))
             self._size = size

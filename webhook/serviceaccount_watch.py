@@ -101,10 +101,13 @@ class WatchedServiceAccounts:
         finally:
             response.release_conn()
 
-    def _replace(self, service_accounts: Iterable[KubeObject]) -> None:
+    def _replace(self, service_accounts: Iterable[KubeObject], version: str) -> None:
         self._cache.replace_all(
-            (item.metadata.namespace, item.metadata.name, item.metadata.annotations or EMPTY_ANNOTATIONS)
-            for item in service_accounts
+            (
+                (item.metadata.namespace, item.metadata.name, item.metadata.annotations or EMPTY_ANNOTATIONS)
+                for item in service_accounts
+            ),
+            version=version,
         )
         logger.info("cached %d ServiceAccounts from a full list", len(self._cache))
 

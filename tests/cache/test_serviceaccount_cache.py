@@ -159,6 +159,37 @@ def test_replace_all_that_fails_midway_keeps_the_previous_content(cache: Service
     assert cache.get("default", "other") is None
 
 
+def test_a_read_older_than_a_full_list_that_lacked_it_is_used_once_not_cached(
+    cache: ServiceAccountCache,
+) -> None:
+    cache.replace_all([("default", "other", {})], version="1002")
+
+    answered = cache.put_if_absent("default", "app", {ROLE: role_arn("read")}, version="1001")
+
+    assert answered == {ROLE: role_arn("read")}
+    assert cache.get("default", "app") is None
+    assert len(cache) == 1
+
+
+def test_a_read_newer_than_the_last_full_list_is_cached(cache: ServiceAccountCache) -> None:
+    cache.replace_all([], version="1002")
+
+    cache.put_if_absent("default", "app", {ROLE: role_arn("created-since")}, version="1003")
+
+    assert cache.get("default", "app") == {ROLE: role_arn("created-since")}
+
+
+@pytest.mark.parametrize("list_version", ["", "opaque-token"])
+def test_after_a_list_without_a_comparable_version_every_read_is_cached(
+    cache: ServiceAccountCache, list_version: str
+) -> None:
+    cache.replace_all([], version=list_version)
+
+    cache.put_if_absent("default", "app", {ROLE: role_arn("read")}, version="1")
+
+    assert cache.get("default", "app") == {ROLE: role_arn("read")}
+
+
 def test_size_is_counted_and_exported(cache: ServiceAccountCache) -> None:
     cache.replace_all([("a", "one", {}), ("a", "two", {}), ("b", "one", {})])
     cache.put("c", "three", {})

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,27 @@ def test_a_miss_is_read_from_the_api_and_cached(fake_apiserver: FakeApiServer, s
         assert found == {ROLE: role_arn("new")}
         assert directory.cached("shop", "just-created") == found
     assert metric("serviceaccount_api_fallbacks_total", result="found") - found_before == 1
+
+
+def test_a_read_answered_after_a_list_that_no_longer_held_it_is_used_once_not_cached(
+    fake_apiserver: FakeApiServer, start: Start
+) -> None:
+    directory = start(fallback_timeout=10.0)
+    watching(fake_apiserver)
+
+    with ThreadPoolExecutor(1) as pool, fake_apiserver.hold("get", answers=True):
+        with fake_apiserver.hold("watch"):
+            fake_apiserver.drop_watches()
+            blocked_in_watch(fake_apiserver, 2)
+            fake_apiserver.apply(service_account("short-lived", "shop", role=role_arn("short-lived")))
+            fetching = pool.submit(asyncio.run, directory.fetch("shop", "short-lived"))
+            eventually(lambda: fake_apiserver.held_answers == 1, what="the read, answered late")
+            fake_apiserver.remove("v1", "ServiceAccount", "short-lived", "shop")
+            fake_apiserver.compact()
+        eventually(lambda: fake_apiserver.count("watch") == 3, what="the watch after listing again")
+
+    assert fetching.result() == {ROLE: role_arn("short-lived")}
+    assert directory.cached("shop", "short-lived") is None
 
 
 def test_a_serviceaccount_the_api_does_not_have_is_none(fake_apiserver: FakeApiServer, start: Start) -> None:
