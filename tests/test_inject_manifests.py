@@ -260,7 +260,12 @@ BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         pytest.param(
             "a: 1\n---\nkind: [unclosed\n", "document 2: not valid YAML", id="broken-second-document"
         ),
-        pytest.param("[" * 100_000, "nested too deeply", id="deep-nesting"),
+        pytest.param("[" * 100_000, "nested too deeply at line 1", id="deep-flow-nesting"),
+        pytest.param(
+            "".join(f"{' ' * depth}a{depth}:\n" for depth in range(5_000)) + " " * 5_000 + "b: 1\n",
+            "nested too deeply",
+            id="deep-block-nesting",
+        ),
         pytest.param(BILLION_LAUGHS, "aliases expand to more nodes", id="billion-laughs"),
     ],
 )

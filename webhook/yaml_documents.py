@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
+from yaml.error import MarkedYAMLError
 from yaml.resolver import Resolver
 
 try:
@@ -49,12 +50,23 @@ def load_all(text: str) -> list[Any]:
         for document in yaml.load_all(text, Loader=_LOADER):
             documents.append(copier.copy(document))
     except (yaml.YAMLError, ValueError) as error:
-        # PyYAML's messages span several lines with a caret diagram. ValueError: an integer over 4,300 digits.
-        message = " ".join(str(error).replace('in "<unicode string>",', "at").split())
-        raise ValueError(f"document {len(documents) + 1}: not valid YAML: {message}") from error
+        raise ValueError(f"document {len(documents) + 1}: not valid YAML: {_one_line(error)}") from error
     except RecursionError as error:
         raise ValueError(f"document {len(documents) + 1}: not valid YAML: nested too deeply") from error
     return documents
+
+
+_LIBYAML_DEPTH_LIMIT = "exceeded maximum nesting depth"
+"""libyaml 0.2.6 (in PyYAML 6.0.4's wheels) stops at 1,000 levels of flow nesting before PyYAML's composer
+would; both are the same fault to an operator, so both are said the same way."""
+
+
+def _one_line(error: yaml.YAMLError | ValueError) -> str:
+    """PyYAML's messages span several lines with a caret diagram. ValueError: an integer over 4,300 digits."""
+    if isinstance(error, MarkedYAMLError) and error.problem == _LIBYAML_DEPTH_LIMIT:
+        mark = error.problem_mark
+        return "nested too deeply" + (f" at line {mark.line + 1}, column {mark.column + 1}" if mark else "")
+    return " ".join(str(error).replace('in "<unicode string>",', "at").split())
 
 
 class _Unsharer:
