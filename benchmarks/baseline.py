@@ -11,6 +11,9 @@ With `--decode` it is the **parse floor** instead: before answering it decodes t
 own decoder (`webhook.admission_review.decode_review`). No correct webhook can answer without reading the
 review, so the floor is the least any of them can cost on this stack.
 
+With `--scan` it reads each review's JSON through without building anything (`handler_budget.scan_review`):
+what merely checking the JSON costs, below any decoder that keeps the fields it needs.
+
 With `--spin-us N` it busy-waits N µs per request before answering (`benchmarks.handler_budget`): what a
 handler's time costs the server, whatever the handler does.
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import server_settings
-from benchmarks.handler_budget import spinner
+from benchmarks.handler_budget import scan_review, spinner
 from webhook.admission_review import decode_review
 
 Message = dict[str, Any]
@@ -68,9 +71,11 @@ async def _read_body(receive: Receive) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _work(*, decode: bool, spin_us: float | None) -> Callable[[bytes], object] | None:
+def _work(*, decode: bool, scan: bool, spin_us: float | None) -> Callable[[bytes], object] | None:
     if decode:
         return decode_review
+    if scan:
+        return scan_review
     return spinner(spin_us) if spin_us is not None else None
 
 
@@ -83,11 +88,12 @@ def main() -> None:
     parser.add_argument("--responses", type=Path, required=True, help="directory of <input>.json answers")
     work = parser.add_mutually_exclusive_group()
     work.add_argument("--decode", action="store_true", help="decode each review first: the parse floor")
+    work.add_argument("--scan", action="store_true", help="read each review's JSON through, building nothing")
     work.add_argument("--spin-us", type=float, metavar="N", help="busy-wait N µs per review first")
     args = parser.parse_args()
     responses = {path.stem: path.read_bytes() for path in sorted(args.responses.glob("*.json"))}
     server_settings.serve(
-        ConstantReviewApp(responses, work=_work(decode=args.decode, spin_us=args.spin_us)),
+        ConstantReviewApp(responses, work=_work(decode=args.decode, scan=args.scan, spin_us=args.spin_us)),
         host=args.bind_address,
         port=args.port,
         tls_cert=args.tls_cert,

@@ -13,6 +13,8 @@ import math
 import time
 from collections.abc import Callable, Mapping
 
+import msgspec
+
 from webhook.admission_review import decode_review
 
 SPIN_LADDER_US = (5, 15)
@@ -30,6 +32,15 @@ def spinner(microseconds: float) -> Callable[[bytes], None]:
             pass
 
     return spin
+
+
+class _NoFields(msgspec.Struct):
+    """Decoding into a struct with no fields checks every byte of the JSON and builds nothing from it."""
+
+
+scan_review = msgspec.json.Decoder(_NoFields).decode
+"""A stand-in handler that reads the review's JSON to its end, checking it, and keeps nothing: the least a
+webhook can do that must answer a request that is not JSON with HTTP 400."""
 
 
 def handler_budget(*, baseline: float, spun: Mapping[float, float], ratio: float) -> float:

@@ -28,6 +28,8 @@ class Results:
     ours: list[Sample]
     parse_floor_cpu: list[dict[str, float]]
     """Per run, the parse floor's CPU seconds per admission of each review at saturation."""
+    scan_cpu: list[float]
+    """Per run, the CPU seconds per admission of the typical review when the app only reads its JSON through."""
     spin_cpu: list[dict[float, float]]
     """Per run, the CPU seconds per admission of the typical review for each busy-wait time (µs)."""
     decoding_seconds: float
@@ -238,6 +240,10 @@ def _handler_budget(results: Results) -> str:
             f"{_spread(Spread.ratios(spun, baseline), 'x')} | {_spread(Spread.of(added), 'x')} |"
         )
     lines.append(
+        f"| reads the review's JSON through, builds nothing | {_spread(Spread.of(results.scan_cpu), 'µs')} | "
+        f"{_spread(Spread.ratios(results.scan_cpu, baseline), 'x')} | |"
+    )
+    lines.append(
         f"| decodes the review (parse floor) | {_spread(Spread.of(floor), 'µs')} | "
         f"{_spread(Spread.ratios(floor, baseline), 'x')} | |"
     )
@@ -334,9 +340,10 @@ def _method(plan: Plan) -> str:
             "- Ready: from spawning the process to its first `200` from `GET /readyz` (polled every 5 ms).",
             "- Parse floor: `python -m benchmarks.baseline --decode`, started after each pair of runs and "
             "measured with the same wrk saturation phase only.",
-            "- Handler budget: `python -m benchmarks.baseline --spin-us N` for each busy-wait time, started "
-            "after the parse floor, typical review only, same saturation phase. The budget is where the "
-            "line through (0, baseline) and the busy-wait points crosses the CPU target, per run.",
+            "- Handler budget: `python -m benchmarks.baseline --spin-us N` for each busy-wait time, and "
+            "`--scan` (the JSON checked and skipped, nothing built), started after the parse floor, typical "
+            "review only, same saturation phase. The budget is where the line through (0, baseline) and the "
+            "busy-wait points crosses the CPU target, per run.",
             "",
         ]
     )

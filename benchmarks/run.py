@@ -92,9 +92,11 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
         responses = _record_responses(ours, setup)
         baseline = _baseline_server(tls=tls, responses=responses, directory=work / "responses")
         floor = _parse_floor_server(baseline)
+        scanner = _scanning_server(baseline)
         spinners = {spin: _spinning_server(baseline, microseconds=spin) for spin in SPIN_LADDER_US}
         samples: dict[str, list[Sample]] = {ours.name: [], baseline.name: []}
         floor_cpu: list[dict[str, float]] = []
+        scan_cpu: list[float] = []
         spin_cpu: list[dict[float, float]] = []
         for run in range(plan.runs):
             for server in (baseline, ours) if run % 2 == 0 else (ours, baseline):
@@ -102,6 +104,8 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
                 samples[server.name].append(measure(server, plan=plan, setup=setup, run=run))
             wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
             floor_cpu.append(measure_cpu(floor, plan=plan, setup=setup, run=run))
+            wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
+            scan_cpu.append(measure_cpu(scanner, plan=plan, setup=setup, run=run, names=(TYPICAL,))[TYPICAL])
             spin_cpu.append({})
             for spin, server in spinners.items():
                 wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
@@ -117,6 +121,7 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
             baseline=samples[baseline.name],
             ours=samples[ours.name],
             parse_floor_cpu=floor_cpu,
+            scan_cpu=scan_cpu,
             spin_cpu=spin_cpu,
             decoding_seconds=decoding_time(inputs.bodies[TYPICAL].read_bytes()),
             verdicts=judge(ours=samples[ours.name], baseline=samples[baseline.name], cache=cache),
@@ -154,6 +159,11 @@ def _baseline_server(*, tls: Path, responses: dict[str, bytes], directory: Path)
 def _parse_floor_server(baseline: Server) -> Server:
     """The baseline that also decodes each review: what reading a review costs any webhook on this stack."""
     return replace(baseline, name="parse-floor", command=[*baseline.command, "--decode"])
+
+
+def _scanning_server(baseline: Server) -> Server:
+    """The baseline that reads each review's JSON through and keeps nothing: below any real decoder."""
+    return replace(baseline, name="json-scan", command=[*baseline.command, "--scan"])
 
 
 def _spinning_server(baseline: Server, *, microseconds: float) -> Server:

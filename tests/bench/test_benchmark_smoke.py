@@ -96,6 +96,7 @@ def test_handler_budget_is_measured_for_every_busy_wait(smoke: tuple[str, str]) 
     assert [row[0] for row in rows] == [
         "none (the baseline)",
         *(f"busy-waits {spin:g} µs" for spin in SPIN_LADDER_US),
+        "reads the review's JSON through, builds nothing",
         "decodes the review (parse floor)",
     ]
     assert all(cell != "n/a" for row in rows for cell in row[1:3])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
+import msgspec
 import pytest
 
-from benchmarks.handler_budget import handler_budget, spinner
+from benchmarks.handler_budget import handler_budget, scan_review, spinner
+from benchmarks.inputs import admission_review
 
 
 @pytest.mark.parametrize(
@@ -40,3 +43,22 @@ def test_spinner_holds_the_loop_at_least_as_long_as_asked() -> None:
     started = time.perf_counter()
     spin(b"{}")
     assert time.perf_counter() - started >= 0.002
+
+
+def test_the_json_scan_reads_a_whole_review() -> None:
+    review = admission_review(service_account="checkout", containers=2, env_per_container=3)
+
+    scan_review(json.dumps(review).encode())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"request": {"object": {"spec": [1, 2}}}', id="broken-deep-inside"),
+        pytest.param(b'{"request": {}} trailing', id="trailing-bytes"),
+        pytest.param(b'{"request": {"uid": "unterminated}}', id="unterminated-string"),
+    ],
+)
+def test_the_json_scan_checks_every_byte(body: bytes) -> None:
+    with pytest.raises(msgspec.DecodeError):
+        scan_review(body)
