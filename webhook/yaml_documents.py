@@ -41,6 +41,9 @@ MAX_NODES_PER_CHARACTER = 10
 memory once its aliases are copied out. Without aliases a document has fewer nodes than characters."""
 
 
+_NESTED_TOO_DEEPLY = "nested too deeply"
+
+
 def load_all(text: str) -> list[Any]:
     """Every document in `text`, an empty one as None; if one is not YAML, a one-line ValueError that starts
     "document N" (from 1), for the caller to put after the file's name."""
@@ -52,7 +55,7 @@ def load_all(text: str) -> list[Any]:
     except (yaml.YAMLError, ValueError) as error:
         raise ValueError(f"document {len(documents) + 1}: not valid YAML: {_one_line(error)}") from error
     except RecursionError as error:
-        raise ValueError(f"document {len(documents) + 1}: not valid YAML: nested too deeply") from error
+        raise ValueError(f"document {len(documents) + 1}: not valid YAML: {_NESTED_TOO_DEEPLY}") from error
     return documents
 
 
@@ -65,7 +68,7 @@ def _one_line(error: yaml.YAMLError | ValueError) -> str:
     """PyYAML's messages span several lines with a caret diagram. ValueError: an integer over 4,300 digits."""
     if isinstance(error, MarkedYAMLError) and error.problem == _LIBYAML_DEPTH_LIMIT:
         mark = error.problem_mark
-        return "nested too deeply" + (f" at line {mark.line + 1}, column {mark.column + 1}" if mark else "")
+        return _NESTED_TOO_DEEPLY + (f" at line {mark.line + 1}, column {mark.column + 1}" if mark else "")
     return " ".join(str(error).replace('in "<unicode string>",', "at").split())
 
 
