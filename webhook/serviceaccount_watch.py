@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
+import urllib3
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
@@ -93,13 +94,21 @@ class WatchedServiceAccounts:
         )
 
     def _read(self, namespace: str, name: str) -> KubeObject:
-        response: Any = self._core.read_namespaced_service_account(
-            name, namespace, _preload_content=False, _request_timeout=self._fallback_timeout
-        )
+        """The socket timeout frees the thread, which cannot be cancelled. When the event loop stalls past
+        the lookup's own timer, it is the socket timeout that ends the lookup; either one is the same
+        timeout to an operator, so both are the builtin TimeoutError."""
         try:
-            return self._decoder.decode(response.data)
-        finally:
-            response.release_conn()
+            response: Any = self._core.read_namespaced_service_account(
+                name, namespace, _preload_content=False, _request_timeout=self._fallback_timeout
+            )
+            try:
+                return self._decoder.decode(response.data)
+            finally:
+                response.release_conn()
+        except urllib3.exceptions.NewConnectionError:
+            raise  # a refused connection, which urllib3 files under ConnectTimeoutError
+        except urllib3.exceptions.TimeoutError as error:
+            raise TimeoutError(str(error)) from error
 
     def _replace(self, service_accounts: Iterable[KubeObject], version: str) -> None:
         self._cache.replace_all(

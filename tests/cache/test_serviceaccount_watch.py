@@ -254,6 +254,27 @@ def test_a_slow_api_cannot_hold_the_lookup_past_its_timeout(
     assert metric("serviceaccount_api_fallbacks_total", result="error") - errors_before == 1
 
 
+def test_a_slow_api_is_a_timeout_even_when_the_event_loop_stalls_past_it(
+    fake_apiserver: FakeApiServer, start: Start
+) -> None:
+    """A stalled loop (a long GC pause, a starved CPU) lets the read's own socket timeout finish before
+    the lookup's timer: the operator must still be told it was the timeout, not handed urllib3's words."""
+    directory = start(fallback_timeout=0.2)
+    fake_apiserver.delays["get"] = 30.0
+
+    async def fetch_while_the_loop_stalls() -> object:
+        fetching = asyncio.create_task(directory.fetch("shop", "app"))
+        while not fake_apiserver.count("get"):
+            await asyncio.sleep(0.005)
+        time.sleep(1.0)
+        return await fetching
+
+    with pytest.raises(
+        ServiceAccountSourceError, match=r"shop/app .* took over 0.2s \(--api-fallback-timeout\)"
+    ):
+        asyncio.run(fetch_while_the_loop_stalls())
+
+
 def test_a_timed_out_lookup_is_not_retried_behind_the_callers_back(
     fake_apiserver: FakeApiServer, start: Start
 ) -> None:
