@@ -15,14 +15,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INDEX=${PIP_NO_IND
     PIP_FIND_LINKS=/wheelhouse PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /build
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml .ci/constraints.txt ./
 # pyproject.toml is named only so the copy has a source when the context has no wheelhouse/.
 COPY pyproject.toml wheelhouse* /wheelhouse/
-# Dependencies first, from pyproject.toml alone: a change to the code then rebuilds only the project's wheel.
+# Dependencies first, from pyproject.toml and the versions `make test` passed with (.ci/constraints.txt)
+# alone: a change to the code then rebuilds only the project's wheel.
 RUN /build/bin/pip install --quiet "setuptools>=68" wheel \
     && /build/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' \
         > /build/requirements.txt \
-    && /build/bin/pip wheel --quiet --wheel-dir /wheels/dependencies --requirement /build/requirements.txt
+    && /build/bin/pip wheel --quiet --wheel-dir /wheels/dependencies --requirement /build/requirements.txt \
+        --constraint constraints.txt
 COPY . ./
 RUN /build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /wheels/project .
 

@@ -4,14 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CONSTRAINTS := .ci/constraints.txt
 RUN_DIR := .run
 
-.PHONY: run test lint typecheck unit tools bench e2e-kind manifests clean
+.PHONY: run test lint typecheck unit tools bench e2e-kind manifests lock clean
 
-$(STAMP): pyproject.toml
+# Installs the pinned versions of .ci/constraints.txt, so every machine tests what CI last passed with.
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV)  # a venv left without pip is made again
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --constraint $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
 ## run: start the webhook locally on a fresh self-signed certificate and the sample ServiceAccounts
@@ -55,6 +57,10 @@ e2e-kind:
 ## manifests: regenerate deploy/ from the Helm chart
 manifests: $(STAMP)
 	scripts/render-manifests
+
+## lock: resolve pyproject.toml's ranges afresh into .ci/constraints.txt (then run `make test`)
+lock:
+	scripts/lock-dependencies
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR) .tools .pytest_cache .mypy_cache .ruff_cache

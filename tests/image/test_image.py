@@ -18,9 +18,12 @@ from typing import Any
 import jsonpatch
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from tests.e2e.pod_assertions import irsa_problems
 from tests.reference_manifest import REFERENCE_CERTIFICATES, REFERENCE_FLAGS, REFERENCE_PROGRAM
+from tests.test_dependency_pins import pins
 from tests.validation import assert_valid_pod
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]  # the first test also builds the image
@@ -238,3 +241,18 @@ def test_image_metadata_matches_the_project(image: str, repo_root: Path) -> None
     assert config["Entrypoint"] == ["pod-identity-webhook"]
     assert config["Cmd"] == ["serve"]
     assert set(config["ExposedPorts"]) == {"8443/tcp", "9999/tcp"}
+
+
+def test_image_ships_the_pinned_versions_and_nothing_unpinned(image: str) -> None:
+    listing = docker(
+        "run", "--rm", "--pull=never", "--network=none", "--entrypoint", "python3", image, "-c",
+        "import importlib.metadata as m; print(*(f'{d.metadata[\"Name\"]}=={d.version}' for d in m.distributions()))",
+    )  # fmt: skip
+    installed = dict(line.split("==") for line in listing.split())
+    pinned = pins()
+    unpinned = {
+        name: version
+        for name, version in installed.items()
+        if name != "pod-identity-webhook" and pinned.get(canonicalize_name(name)) != Version(version)
+    }
+    assert not unpinned, f"installed in the image, not as .ci/constraints.txt pins them: {unpinned}"
