@@ -10,23 +10,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.pinned_versions import pins
 
 
-def pins() -> dict[str, Version]:
-    """The constraints file as {canonical name: version}; also used by the image test."""
-    pinned: dict[str, Version] = {}
-    for line in (REPO_ROOT / ".ci" / "constraints.txt").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            requirement = Requirement(line)
-            (specifier,) = requirement.specifier
-            assert specifier.operator == "==", f"{line!r} is not an exact pin"
-            pinned[canonicalize_name(requirement.name)] = Version(specifier.version)
-    return pinned
-
-
-def declared() -> list[Requirement]:
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+def declared(repo_root: Path) -> list[Requirement]:
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
     lines = [
         *project["dependencies"],
         *(line for extra in project["optional-dependencies"].values() for line in extra),
@@ -34,9 +22,9 @@ def declared() -> list[Requirement]:
     return [Requirement(line) for line in lines]
 
 
-def test_every_declared_dependency_is_pinned_within_its_range() -> None:
-    pinned = pins()
-    for requirement in declared():
+def test_every_declared_dependency_is_pinned_within_its_range(repo_root: Path) -> None:
+    pinned = pins(repo_root)
+    for requirement in declared(repo_root):
         name = canonicalize_name(requirement.name)
         assert name in pinned, f"{requirement.name} is not in .ci/constraints.txt: run make lock"
         assert requirement.specifier.contains(pinned[name]), (
@@ -44,14 +32,14 @@ def test_every_declared_dependency_is_pinned_within_its_range() -> None:
         )
 
 
-def test_make_test_runs_on_the_pinned_versions() -> None:
+def test_make_test_runs_on_the_pinned_versions(repo_root: Path) -> None:
     installed: dict[str, Version] = {
         canonicalize_name(distribution.metadata["Name"]): Version(distribution.version)
         for distribution in importlib.metadata.distributions()
     }
     differing = {
         name: (version, installed.get(name))
-        for name, version in pins().items()
+        for name, version in pins(repo_root).items()
         if installed.get(name) != version
     }
     assert not differing, f"pinned vs installed (rerun make test to reinstall): {differing}"

@@ -22,8 +22,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tests.e2e.pod_assertions import irsa_problems
+from tests.pinned_versions import pins
 from tests.reference_manifest import REFERENCE_CERTIFICATES, REFERENCE_FLAGS, REFERENCE_PROGRAM
-from tests.test_dependency_pins import pins
 from tests.validation import assert_valid_pod
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]  # the first test also builds the image
@@ -243,13 +243,13 @@ def test_image_metadata_matches_the_project(image: str, repo_root: Path) -> None
     assert set(config["ExposedPorts"]) == {"8443/tcp", "9999/tcp"}
 
 
-def test_image_ships_the_pinned_versions_and_nothing_unpinned(image: str) -> None:
+def test_image_ships_the_pinned_versions_and_nothing_unpinned(image: str, repo_root: Path) -> None:
     listing = docker(
         "run", "--rm", "--pull=never", "--network=none", "--entrypoint", "python3", image, "-c",
         "import importlib.metadata as m; print(*(f'{d.metadata[\"Name\"]}=={d.version}' for d in m.distributions()))",
     )  # fmt: skip
     installed = dict(line.split("==") for line in listing.split())
-    pinned = pins()
+    pinned = pins(repo_root)
     unpinned = {
         name: version
         for name, version in installed.items()
