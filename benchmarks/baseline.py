@@ -27,7 +27,7 @@ from typing import Any
 
 from benchmarks import server_settings
 from benchmarks.handler_budget import scan_review, spinner
-from webhook.admission_review import decode_review
+from webhook.server.admission_review import decode_review
 
 Message = dict[str, Any]
 Scope = dict[str, Any]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
-from webhook.admission_review import decode_review
+from webhook.server.admission_review import decode_review
 
 SPIN_LADDER_US = (5, 15)
 """Busy-wait times measured, in µs: they bracket the 7 to 13 µs that 1.3x of the baseline allowed here."""

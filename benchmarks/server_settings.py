@@ -11,8 +11,8 @@ from typing import Any
 
 import uvicorn
 
-from webhook.server import run_event_loop, uvicorn_config
-from webhook.tls import ServingTLS
+from webhook.server.assembly import run_event_loop, uvicorn_config
+from webhook.tls.serving import ServingTLS
 
 
 def serve(app: Any, *, host: str, port: int, tls_cert: Path, tls_key: Path) -> None:

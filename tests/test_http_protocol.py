@@ -13,10 +13,10 @@ import pytest
 import uvicorn
 
 from tests.tls.tls_support import hello_app
-from webhook import http_protocol
-from webhook.certs import generate_bundle
-from webhook.server import uvicorn_config
-from webhook.tls import ServingTLS
+from webhook.server import http_protocol
+from webhook.server.assembly import uvicorn_config
+from webhook.tls.certs import generate_bundle
+from webhook.tls.serving import ServingTLS
 
 GENEROUS_WAIT = 30.0
 """A bound on how long the server may take to close a connection it should close, not a measurement."""

@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from webhook.listening import listen_error
+from webhook.server.listening import listen_error
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from webhook.logging_setup import configure_logging
+from webhook.server.logging_setup import configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from benchmarks.inputs import (
     Inputs,
     write_inputs,
 )
-from webhook.admission_review import decode_review
+from webhook.server.admission_review import decode_review
 
 
 @pytest.fixture(scope="module")

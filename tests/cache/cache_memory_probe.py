@@ -14,8 +14,8 @@ import os
 import sys
 import time
 
-from webhook.kube_client import api_client
-from webhook.serviceaccount_watch import WatchedServiceAccounts
+from webhook.cluster.kube_client import api_client
+from webhook.cluster.serviceaccount_watch import WatchedServiceAccounts
 
 NAMESPACES = 2000
 

@@ -10,7 +10,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from tests.fake_apiserver import fake_apiserver_fixture, fake_kubeconfig_fixture  # noqa: F401 - fixtures
-from webhook.kube_client import api_client
+from webhook.cluster.kube_client import api_client
 
 
 @pytest.fixture

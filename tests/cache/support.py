@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.fake_apiserver import FakeApiServer
 from webhook import metrics
-from webhook.list_watch import Backoff
+from webhook.cluster.list_watch import Backoff
 
 FAST_BACKOFF = Backoff(initial=0.02, cap=0.2)
 ROLE = "eks.amazonaws.com/role-arn"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from functools import partial
 
-from webhook.identity import Mode, Source
-from webhook.identity_memo import IdentityMemo
-from webhook.mappings import RoleMappings
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.settings import MutationSettings
+from webhook.engine.identity import Mode, Source
+from webhook.engine.identity_memo import IdentityMemo
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.settings import MutationSettings
 
 ROLE = "arn:aws:iam::111122223333:role/checkout"
 OTHER_ROLE = "arn:aws:iam::111122223333:role/payments"

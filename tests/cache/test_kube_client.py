@@ -11,8 +11,8 @@ from kubernetes.config import incluster_config
 
 from tests.cache.support import service_account
 from tests.fake_apiserver import FakeApiServer, write_kubeconfig
+from webhook.cluster.kube_client import api_client, webhook_namespace
 from webhook.errors import ConfigurationError, ServiceAccountSourceError
-from webhook.kube_client import api_client, webhook_namespace
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from kubernetes.client import ApiClient, CoreV1Api
 
 from tests.cache.support import FAST_BACKOFF, eventually, service_account
 from tests.fake_apiserver import FakeApiServer
-from webhook.list_watch import EventType, KubeObject, ListWatch
+from webhook.cluster.list_watch import EventType, KubeObject, ListWatch
 
 Handed = list[tuple[str, list[str]]]
 Seen = tuple[Handed, list[str]]

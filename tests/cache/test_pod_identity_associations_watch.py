@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.cache.support import eventually, metric
+from webhook.cluster.identity_sources import IdentitySources
+from webhook.cluster.pod_identity_associations_watch import PodIdentityAssociationsWatch
 from webhook.errors import ConfigurationError
-from webhook.identity_sources import IdentitySources
-from webhook.pod_identity_associations_watch import PodIdentityAssociationsWatch
 
 FILE_NAME = "identities.json"
 

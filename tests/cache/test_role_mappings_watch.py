@@ -12,8 +12,8 @@ from kubernetes.client import ApiClient
 
 from tests.cache.support import FAST_BACKOFF, eventually, metric, role_arn
 from tests.fake_apiserver import FakeApiServer
-from webhook.identity_sources import IdentitySources
-from webhook.role_mappings_watch import RoleMappingsWatch
+from webhook.cluster.identity_sources import IdentitySources
+from webhook.cluster.role_mappings_watch import RoleMappingsWatch
 
 NAMESPACE = "pod-identity"
 

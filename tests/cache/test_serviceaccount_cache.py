@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cache.support import ROLE, metric, role_arn
-from webhook.serviceaccount_cache import EMPTY_ANNOTATIONS, ServiceAccountCache
+from webhook.cluster.serviceaccount_cache import EMPTY_ANNOTATIONS, ServiceAccountCache
 
 
 @pytest.fixture

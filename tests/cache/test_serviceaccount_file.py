@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.cache.support import ROLE, role_arn, service_account
+from webhook.cluster.serviceaccount_file import FileServiceAccounts, load_service_account_annotations
 from webhook.errors import ServiceAccountSourceError
-from webhook.serviceaccount_file import FileServiceAccounts, load_service_account_annotations
 
 MULTI_DOCUMENT = f"""\
 # comments and empty documents are fine

@@ -19,10 +19,10 @@ from kubernetes.client import ApiClient
 
 from tests.cache.support import FAST_BACKOFF, ROLE, eventually, metric, role_arn, service_account, watching
 from tests.fake_apiserver import FakeApiServer, write_kubeconfig
-from webhook import list_watch
+from webhook.cluster import list_watch
+from webhook.cluster.kube_client import api_client
+from webhook.cluster.serviceaccount_watch import WatchedServiceAccounts
 from webhook.errors import ServiceAccountSourceError
-from webhook.kube_client import api_client
-from webhook.serviceaccount_watch import WatchedServiceAccounts
 
 PAGE = 5
 LIST_PATH = "/api/v1/serviceaccounts"

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from webhook.settings import (
+from webhook.engine.settings import (
     DEFAULT_ANNOTATION_PREFIX,
     DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE,
     DEFAULT_CONTAINER_CREDENTIALS_FULL_URI,

@@ -22,7 +22,7 @@ from tests.e2e.pod_assertions import (
     untouched_problems,
 )
 from tests.engine.support import ROLE_ARN, container, inject, irsa, pod, pod_identity
-from webhook.settings import MutationSettings
+from webhook.engine.settings import MutationSettings
 
 REGIONAL = MutationSettings(aws_default_region="us-west-2")
 SKIP_ANNOTATION = {"eks.amazonaws.com/skip-containers": "sidecar"}

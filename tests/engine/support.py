@@ -14,12 +14,12 @@ from typing import Any
 import jsonpatch
 
 from tests.validation import NEWEST_VERSION, SUPPORTED_VERSIONS, assert_valid_pod
-from webhook.identity import Identity, Mode, resolve_identity
-from webhook.mappings import RoleMappings
-from webhook.mutation import Mutation, mutate
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.pod_view import pod_from_object
-from webhook.settings import MutationSettings
+from webhook.engine.identity import Identity, Mode, resolve_identity
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.mutation import Mutation, mutate
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.pod_view import pod_from_object
+from webhook.engine.settings import MutationSettings
 
 NAMESPACE = "shop"
 SERVICE_ACCOUNT = "checkout"

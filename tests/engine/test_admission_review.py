@@ -25,12 +25,12 @@ from tests.engine.reviews import (
 from tests.engine.support import NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT, apply, container, pod, role_annotations
 from tests.validation import assert_valid_pod
 from webhook import metrics
-from webhook.admission import MAX_CONTAINERS, AdmissionHandler
-from webhook.admission_review import decode_review, encode_response
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.settings import MutationSettings
 from webhook.errors import BadRequestError, ServiceAccountSourceError
-from webhook.mappings import RoleMappings
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.settings import MutationSettings
+from webhook.server.admission import MAX_CONTAINERS, AdmissionHandler
+from webhook.server.admission_review import decode_review, encode_response
 
 Json = dict[str, Any]
 Key = tuple[str, str]

@@ -17,10 +17,10 @@ from tests.engine.support import (
     pod,
     role_annotations,
 )
-from webhook.identity import Source, resolve_identity
-from webhook.mappings import RoleMappings
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.settings import MutationSettings
+from webhook.engine.identity import Source, resolve_identity
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.settings import MutationSettings
 
 PREFIX = "eks.amazonaws.com"
 

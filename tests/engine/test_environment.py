@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.engine.support import IRSA_TOKEN_FILE, ROLE_ARN, container, inject, irsa, pod
-from webhook.settings import MutationSettings
+from webhook.engine.settings import MutationSettings
 
 REGION = MutationSettings(aws_default_region="eu-west-1")
 SECRET_REF = {"valueFrom": {"secretKeyRef": {"name": "creds", "key": "role"}}}

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 import pytest
 
 from tests.engine.support import NAMESPACE, ROLE_ARN, admit, pod, role_annotations
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.settings import MutationSettings
 from webhook.errors import ConfigurationError
-from webhook.mappings import RoleMappings
-from webhook.settings import MutationSettings
 
 MAPPED_ROLE = "arn:aws:iam::444455556666:role/mapped"
 

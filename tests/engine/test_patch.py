@@ -23,10 +23,10 @@ from tests.engine.support import (
     role_annotations,
 )
 from tests.validation import assert_valid_pod
-from webhook.identity import Identity
-from webhook.mutation import MountOutcome, Skip, mutate
-from webhook.pod_view import pod_from_object
-from webhook.settings import MutationSettings
+from webhook.engine.identity import Identity
+from webhook.engine.mutation import MountOutcome, Skip, mutate
+from webhook.engine.pod_view import pod_from_object
+from webhook.engine.settings import MutationSettings
 
 REGION = MutationSettings(aws_default_region="eu-west-1")
 

@@ -19,12 +19,12 @@ from tests.engine.support import (
     pod_identity,
     role_annotations,
 )
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.mutation import mutate
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.pod_view import pod_from_object
+from webhook.engine.settings import IPV6_CONTAINER_CREDENTIALS_FULL_URI, MutationSettings
 from webhook.errors import ConfigurationError
-from webhook.mappings import RoleMappings
-from webhook.mutation import mutate
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.pod_view import pod_from_object
-from webhook.settings import IPV6_CONTAINER_CREDENTIALS_FULL_URI, MutationSettings
 
 ASSOCIATED = PodIdentityAssociations.parse(
     f'{{"identities":[{{"namespace":"{NAMESPACE}","serviceAccount":"{SERVICE_ACCOUNT}"}}]}}', source="test"

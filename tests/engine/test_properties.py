@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from tests.engine.support import IRSA_MOUNT_PATH, POD_IDENTITY_MOUNT_PATH, irsa, pod_identity
 from tests.validation import NEWEST_VERSION, SUPPORTED_VERSIONS, api_server_rule_violations, assert_valid_pod
-from webhook.identity import Identity
-from webhook.mutation import mutate
-from webhook.pod_view import pod_from_object
-from webhook.settings import MutationSettings
+from webhook.engine.identity import Identity
+from webhook.engine.mutation import mutate
+from webhook.engine.pod_view import pod_from_object
+from webhook.engine.settings import MutationSettings
 
 UNKNOWN = "x-made-up"
 """The key of every made-up field: stripped before the strict schema check, which rejects unknown fields."""

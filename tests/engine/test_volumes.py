@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.engine.support import IRSA_MOUNT_PATH, container, empty_dir, inject, irsa, pod
-from webhook.settings import MutationSettings
+from webhook.engine.settings import MutationSettings
 
 TOKEN_MOUNT = {"name": "aws-iam-token", "mountPath": IRSA_MOUNT_PATH, "readOnly": True}
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.engine.support import IRSA_MOUNT_PATH, IRSA_TOKEN_FILE, inject, irsa, pod
-from webhook.settings import MutationSettings
+from webhook.engine.settings import MutationSettings
 
 WINDOWS_TOKEN_FILE = "C:\\var\\run\\secrets\\eks.amazonaws.com\\serviceaccount\\token"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.explain import (
+from webhook.tools.explain import (
     POD_ANNOTATIONS,
     POD_LABELS,
     SERVICE_ACCOUNT_ANNOTATIONS,

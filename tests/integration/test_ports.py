@@ -21,7 +21,7 @@ from tests.integration.server_process import (
     free_ports,
 )
 from webhook.cli import build_parser
-from webhook.listening import url_host
+from webhook.server.listening import url_host
 
 
 def test_metrics_port_answers_a_liveness_probe_written_for_the_reference(server: RunningServer) -> None:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tests.oidc.oidc_artefacts import IssuerDiscoveryStub
 from tests.oidc.test_discovery import ISSUER, sign_token, verify_with_jwks
 from webhook.cli import main
-from webhook.oidc_discovery import jwks_from_keys
+from webhook.tools.oidc_discovery import jwks_from_keys
 
 StartStub = Callable[[dict[str, tuple[int, Any]]], IssuerDiscoveryStub]
 TOKEN = "stub-bearer-token"

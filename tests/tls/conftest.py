@@ -12,8 +12,8 @@ import pytest
 from kubernetes.client import ApiClient
 
 from tests.fake_apiserver import fake_apiserver_fixture, fake_kubeconfig_fixture  # noqa: F401 - fixtures
-from webhook.certs import CertificateBundle, generate_bundle, issue_serving_certificate
-from webhook.kube_client import api_client
+from webhook.cluster.kube_client import api_client
+from webhook.tls.certs import CertificateBundle, generate_bundle, issue_serving_certificate
 
 LOCAL_DNS_NAMES = ("localhost",)
 LOCAL_IP_ADDRESSES = ("127.0.0.1",)

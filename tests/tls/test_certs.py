@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from webhook.certs import (
+from webhook.errors import CertificateError
+from webhook.tls.certs import (
     CertificateBundle,
     KeyAlgorithm,
     check_dns_name,
@@ -25,7 +26,6 @@ from webhook.certs import (
     key_matches,
     not_after,
 )
-from webhook.errors import CertificateError
 
 ExtensionT = TypeVar("ExtensionT", bound=x509.ExtensionType)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

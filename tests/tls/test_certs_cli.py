@@ -11,8 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from webhook.certs import not_after
 from webhook.cli import main
+from webhook.tls.certs import not_after
 
 DNS_NAME_RULE = "dot-separated labels of letters, digits and inner dashes, each at most 63 long"
 

@@ -9,8 +9,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from webhook.certificate_rotation import CertificateState, RotationPolicy, describe_change, next_state
-from webhook.certs import (
+from webhook.tls.certificate_rotation import CertificateState, RotationPolicy, describe_change, next_state
+from webhook.tls.certs import (
     covers_dns_names,
     generate_bundle,
     is_issued_by,

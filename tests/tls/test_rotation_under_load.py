@@ -20,7 +20,7 @@ from cryptography import x509
 from tests.integration.server_process import Certificates, RunningServer, start_server
 from tests.tls.conftest import renew
 from tests.tls.tls_support import SecretVolume, client_context
-from webhook.certs import CertificateBundle
+from webhook.tls.certs import CertificateBundle
 
 SWAP_LIMIT_SECONDS = 30.0
 """A bound for the server to notice a swap (it polls every second), not a measurement."""

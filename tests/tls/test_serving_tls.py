@@ -20,9 +20,9 @@ from tests.tls.tls_support import (
     uvicorn_server,
 )
 from webhook import metrics
-from webhook.certs import CertificateBundle, KeyAlgorithm, generate_bundle, not_after
 from webhook.errors import CertificateError, ConfigurationError
-from webhook.tls import ServingTLS
+from webhook.tls.certs import CertificateBundle, KeyAlgorithm, generate_bundle, not_after
+from webhook.tls.serving import ServingTLS
 
 
 def test_loaded_certificate_is_served_and_verifies_against_the_ca(bundle: CertificateBundle) -> None:

@@ -20,7 +20,7 @@ import uvicorn
 from cryptography import x509
 
 from tests.fake_apiserver import FakeApiServer
-from webhook.certs import CertificateBundle
+from webhook.tls.certs import CertificateBundle
 
 NAMESPACE = "webhook-system"
 """Where the self-managed tests run the webhook."""

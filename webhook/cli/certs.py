@@ -11,9 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from webhook.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, KeyAlgorithm, generate_bundle
 from webhook.cli.options import validity_days
 from webhook.errors import ConfigurationError
+from webhook.tls.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, KeyAlgorithm, generate_bundle
 
 CERTIFICATE_MODE = 0o644
 KEY_MODE = 0o600

@@ -10,8 +10,10 @@ from typing import Any
 from webhook.cli.manifests import read_manifests
 from webhook.cli.offline_sources import add_offline_source_options, offline_sources_from
 from webhook.cli.options import add_flag, add_mutation_options, mutation_settings_from
+from webhook.cluster.kube_client import api_client
+from webhook.cluster.kube_json import KubeJson
 from webhook.errors import ConfigurationError
-from webhook.explain import (
+from webhook.tools.explain import (
     ContainerExplanation,
     IdentityInputs,
     PodExplanation,
@@ -19,8 +21,6 @@ from webhook.explain import (
     cluster_service_accounts,
     explain_document,
 )
-from webhook.kube_client import api_client
-from webhook.kube_json import KubeJson
 
 
 def register(subparsers: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from webhook.cli.manifests import read_manifests, write_yaml
 from webhook.cli.offline_sources import add_offline_source_options, offline_sources_from
 from webhook.cli.options import add_flag, add_mutation_options, mutation_settings_from
-from webhook.inject import PodPatch, inject_document
+from webhook.tools.inject import PodPatch, inject_document
 
 
 def register(subparsers: Any) -> None:

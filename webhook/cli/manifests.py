@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from webhook import yaml_documents
+from webhook.cluster import yaml_documents
 from webhook.errors import ConfigurationError
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

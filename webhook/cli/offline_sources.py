@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from webhook import yaml_documents
 from webhook.cli.manifests import read_text
 from webhook.cli.options import add_flag
+from webhook.cluster import yaml_documents
+from webhook.cluster.serviceaccount_file import load_service_account_annotations
+from webhook.engine.mappings import CONFIG_KEY, CONFIG_MAP_NAME, RoleMappings
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
 from webhook.errors import ConfigurationError
-from webhook.inject import OfflineIdentitySources
-from webhook.mappings import CONFIG_KEY, CONFIG_MAP_NAME, RoleMappings
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.serviceaccount_file import load_service_account_annotations
+from webhook.tools.inject import OfflineIdentitySources
 
 
 def add_offline_source_options(parser: argparse.ArgumentParser) -> None:

@@ -8,17 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from webhook.cli.options import add_flag, positive_seconds
+from webhook.cluster.kube_client import api_client
+from webhook.cluster.kube_json import KubeJson
 from webhook.errors import ConfigurationError
-from webhook.kube_client import api_client
-from webhook.kube_json import KubeJson
-from webhook.oidc_discovery import (
+from webhook.tools.oidc_discovery import (
     build_documents,
     jwks_from_keys,
     load_public_keys,
     read_cluster_issuer_and_keys,
 )
-from webhook.oidc_issuer import parse_issuer
-from webhook.oidc_thumbprint import ServedChain, issuer_thumbprint
+from webhook.tools.oidc_issuer import parse_issuer
+from webhook.tools.oidc_thumbprint import ServedChain, issuer_thumbprint
 
 DEFAULT_THUMBPRINT_TIMEOUT = 10.0
 

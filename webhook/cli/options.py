@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.annotation_values import PARSE_BOOL_FALSE, PARSE_BOOL_TRUE, clamp_token_expiration
-from webhook.errors import ConfigurationError
-from webhook.settings import (
+from webhook.engine.annotation_values import PARSE_BOOL_FALSE, PARSE_BOOL_TRUE, clamp_token_expiration
+from webhook.engine.settings import (
     DEFAULT_ANNOTATION_PREFIX,
     DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE,
     DEFAULT_CONTAINER_CREDENTIALS_FULL_URI,
@@ -25,6 +24,7 @@ from webhook.settings import (
     DEFAULT_TOKEN_MOUNT_PATH,
     MutationSettings,
 )
+from webhook.errors import ConfigurationError
 
 log = logging.getLogger("webhook.cli")
 

@@ -18,10 +18,10 @@ from webhook.cli.options import (
 )
 from webhook.cli.reference_compat import add_reference_options, check_reference_options
 from webhook.cli.tls_options import add_tls_options
-from webhook.http_app import DEFAULT_MAX_REQUEST_BYTES
-from webhook.listening import ALL_ADDRESSES
-from webhook.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
-from webhook.server import run_event_loop, serve
+from webhook.server.assembly import run_event_loop, serve
+from webhook.server.http_app import DEFAULT_MAX_REQUEST_BYTES
+from webhook.server.listening import ALL_ADDRESSES
+from webhook.server.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
 
 log = logging.getLogger("webhook.serve")
 

@@ -12,17 +12,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from webhook import kube_client
-from webhook.certificate_rotation import RotationPolicy
-from webhook.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, check_dns_name
 from webhook.cli.options import add_flag, positive_seconds, validity_days
+from webhook.cluster import kube_client
 from webhook.errors import ConfigurationError
-from webhook.tls import TLS_VERSIONS, ServingTLS, TLSFileReloader, TLSRuntime
+from webhook.tls.certificate_rotation import RotationPolicy
+from webhook.tls.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, check_dns_name
+from webhook.tls.serving import TLS_VERSIONS, ServingTLS, TLSFileReloader, TLSRuntime
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-    from webhook.self_managed_tls import SelfManagedSettings
+    from webhook.tls.self_managed import SelfManagedSettings
 
 TLS_MODES = ("files", "self")
 DEFAULT_SECRET_NAME = "pod-identity-webhook"
@@ -69,7 +69,7 @@ async def start_tls(
     cluster through `api_client` when given (share the server's), else one built from --kubeconfig."""
     serving = ServingTLS(min_version=args.tls_min_version)
     if args.tls_mode == "self":
-        from webhook.self_managed_tls import SelfManagedTLS  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
+        from webhook.tls.self_managed import SelfManagedTLS  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
 
         manager = SelfManagedTLS(
             api_client=api_client or kube_client.api_client(kubeconfig=args.kubeconfig, server=args.kube_api),
@@ -85,7 +85,7 @@ async def start_tls(
 
 
 def self_managed_settings_from(args: argparse.Namespace, *, namespace: str) -> SelfManagedSettings:
-    from webhook.self_managed_tls import SelfManagedSettings, service_dns_names  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
+    from webhook.tls.self_managed import SelfManagedSettings, service_dns_names  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
 
     policy = RotationPolicy(
         ca_validity=timedelta(days=args.tls_ca_validity_days),

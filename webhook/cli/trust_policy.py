@@ -6,10 +6,10 @@ import argparse
 import json
 from typing import Any
 
+from webhook.engine.settings import DEFAULT_TOKEN_AUDIENCE
 from webhook.errors import ConfigurationError
-from webhook.oidc_issuer import parse_issuer
-from webhook.settings import DEFAULT_TOKEN_AUDIENCE
-from webhook.trust_policy import (
+from webhook.tools.oidc_issuer import parse_issuer
+from webhook.tools.trust_policy import (
     PARTITIONS,
     parse_account_id,
     parse_namespace,

@@ -21,13 +21,11 @@ import jsonpatch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from webhook.annotation_values import parse_name_list
-from webhook.errors import ServiceAccountSourceError
-from webhook.identity import Identity, Mode, Resolution, Source
-from webhook.inject import found_pods, resolve_and_mutate
-from webhook.kube_json import KubeJson
-from webhook.mappings import RoleMappings
-from webhook.mutation import (
+from webhook.cluster.kube_json import KubeJson
+from webhook.engine.annotation_values import parse_name_list
+from webhook.engine.identity import Identity, Mode, Resolution, Source
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.mutation import (
     IRSA_KEYS,
     POD_IDENTITY_KEYS,
     MountOutcome,
@@ -36,9 +34,11 @@ from webhook.mutation import (
     Skip,
     pod_is_skipped,
 )
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.pod_view import Pod
-from webhook.settings import IRSA_VOLUME_NAME, MutationSettings
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.pod_view import Pod
+from webhook.engine.settings import IRSA_VOLUME_NAME, MutationSettings
+from webhook.errors import ServiceAccountSourceError
+from webhook.tools.inject import found_pods, resolve_and_mutate
 
 ServiceAccountLookup = Callable[[str, str], Mapping[str, str] | None]
 """(namespace, name) → all annotations of the ServiceAccount, or None when it does not exist."""

@@ -11,7 +11,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-from webhook import go_json
+from webhook.engine import go_json
 from webhook.errors import ConfigurationError
 
 CONFIG_MAP_NAME = "pod-identity-webhook"

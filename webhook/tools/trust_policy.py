@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.errors import ConfigurationError
-from webhook.oidc_issuer import IssuerUrl
+from webhook.tools.oidc_issuer import IssuerUrl
 
 POLICY_VERSION = "2012-10-17"
 POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"

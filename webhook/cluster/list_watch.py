@@ -29,7 +29,7 @@ import msgspec
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("webhook.list_watch")
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 

@@ -17,12 +17,12 @@ import urllib3
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+from webhook.cluster.list_watch import Backoff, EventType, KubeObject, ListWatch, describe_api_error
+from webhook.cluster.serviceaccount_cache import EMPTY_ANNOTATIONS, ServiceAccountCache
 from webhook.errors import ServiceAccountSourceError
-from webhook.list_watch import Backoff, EventType, KubeObject, ListWatch, describe_api_error
 from webhook.metrics import API_FALLBACKS
-from webhook.serviceaccount_cache import EMPTY_ANNOTATIONS, ServiceAccountCache
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("webhook.serviceaccount_watch")
 
 
 class WatchedServiceAccounts:

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
-from webhook.certs import (
+from webhook.errors import CertificateError
+from webhook.tls.certs import (
     DEFAULT_CA_VALIDITY,
     DEFAULT_CERT_VALIDITY,
     RENEWAL_FRACTION,
@@ -36,7 +37,6 @@ from webhook.certs import (
     key_matches,
     load_certificate,
 )
-from webhook.errors import CertificateError
 
 DEFAULT_PROPAGATION_DELAY = timedelta(minutes=5)
 DEFAULT_CA_OVERLAP = timedelta(hours=24)

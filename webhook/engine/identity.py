@@ -11,10 +11,10 @@ from collections.abc import Mapping
 
 import msgspec
 
-from webhook.annotation_values import parse_bool, parse_token_expiration, role_arn_warning
-from webhook.mappings import RoleMapping, RoleMappings
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.settings import MutationSettings
+from webhook.engine.annotation_values import parse_bool, parse_token_expiration, role_arn_warning
+from webhook.engine.mappings import RoleMapping, RoleMappings
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.settings import MutationSettings
 
 
 class Mode(enum.Enum):

@@ -14,11 +14,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from webhook import go_json, yaml_documents
+from webhook.cluster import yaml_documents
+from webhook.cluster.serviceaccount_cache import ServiceAccountCache
+from webhook.engine import go_json
 from webhook.errors import ServiceAccountSourceError
-from webhook.serviceaccount_cache import ServiceAccountCache
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("webhook.serviceaccount_file")
 
 _SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 _LIST_KINDS = frozenset({"List", "ServiceAccountList"})

@@ -12,18 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from webhook.cluster.identity_sources import IdentitySources
+from webhook.cluster.kube_client import api_client, webhook_namespace
+from webhook.cluster.pod_identity_associations_watch import PodIdentityAssociationsWatch
+from webhook.cluster.serviceaccount_file import FileServiceAccounts
+from webhook.cluster.serviceaccount_sources import ServiceAccountDirectory
+from webhook.engine.settings import MutationSettings
 from webhook.errors import ConfigurationError
-from webhook.identity_sources import IdentitySources
-from webhook.kube_client import api_client, webhook_namespace
-from webhook.pod_identity_associations_watch import PodIdentityAssociationsWatch
-from webhook.serviceaccount_file import FileServiceAccounts
-from webhook.serviceaccount_sources import ServiceAccountDirectory
-from webhook.settings import MutationSettings
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-    from webhook.role_mappings_watch import RoleMappingsWatch
+    from webhook.cluster.role_mappings_watch import RoleMappingsWatch
 
 
 @dataclass(slots=True, kw_only=True)
@@ -65,7 +65,7 @@ def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettin
         client = None
     else:
         # Cluster sources are imported only in cluster mode: see kube_client.api_client.
-        from webhook.serviceaccount_watch import WatchedServiceAccounts  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
+        from webhook.cluster.serviceaccount_watch import WatchedServiceAccounts  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
 
         client = api_client(kubeconfig=args.kubeconfig, server=args.kube_api)
         service_accounts = WatchedServiceAccounts(
@@ -80,7 +80,7 @@ def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettin
     running._stops.append(service_accounts.stop)
     try:
         if args.watch_config_map and client is not None:
-            from webhook.role_mappings_watch import RoleMappingsWatch  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
+            from webhook.cluster.role_mappings_watch import RoleMappingsWatch  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
 
             running.role_mappings = RoleMappingsWatch(
                 api_client=client, namespace=namespace, sources=configuration

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from webhook.mappings import RoleMappings
-from webhook.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
 
 
 @dataclass(slots=True, kw_only=True)

@@ -21,7 +21,7 @@ from datetime import datetime
 from cryptography import x509
 
 from webhook.errors import ConfigurationError
-from webhook.oidc_issuer import IssuerUrl
+from webhook.tools.oidc_issuer import IssuerUrl
 
 _DER = 2
 """`_ssl.ENCODING_DER`, for the certificate objects the 3.11/3.12 private method returns."""

@@ -15,13 +15,13 @@ from typing import Any
 import jsonpatch
 import msgspec
 
+from webhook.engine.identity import Resolution, resolve_identity
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.mutation import Mutation, Operation, mutate
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.pod_view import Pod, pod_from_object
+from webhook.engine.settings import MutationSettings
 from webhook.errors import ConfigurationError
-from webhook.identity import Resolution, resolve_identity
-from webhook.mappings import RoleMappings
-from webhook.mutation import Mutation, Operation, mutate
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.pod_view import Pod, pod_from_object
-from webhook.settings import MutationSettings
 
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": (),

@@ -1,7 +1,7 @@
 """Where the admission handler gets a pod's ServiceAccount from: one interface, two sources.
 
-`WatchedServiceAccounts` (webhook.serviceaccount_watch) follows the cluster through list+watch and asks the
-API directly on a miss; `FileServiceAccounts` (webhook.serviceaccount_file) serves a fixed set read from
+`WatchedServiceAccounts` (webhook.cluster.serviceaccount_watch) follows the cluster through list+watch and asks the
+API directly on a miss; `FileServiceAccounts` (webhook.cluster.serviceaccount_file) serves a fixed set read from
 `--service-account-file`, for running without a cluster.
 """
 

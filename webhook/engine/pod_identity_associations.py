@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webhook import go_json
+from webhook.engine import go_json
 from webhook.errors import ConfigurationError
 
 

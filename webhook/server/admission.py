@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from webhook import metrics
-from webhook.admission_review import AdmissionRequest, decode_review, encode_error, encode_response
+from webhook.engine.identity_memo import IdentityMemo
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.mutation import mutate, pod_is_skipped
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.settings import MutationSettings
 from webhook.errors import BadRequestError, ServiceAccountSourceError
-from webhook.identity_memo import IdentityMemo
-from webhook.mappings import RoleMappings
-from webhook.mutation import mutate, pod_is_skipped
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.settings import MutationSettings
+from webhook.server.admission_review import AdmissionRequest, decode_review, encode_error, encode_response
 
 log = logging.getLogger("webhook.admission")
 

@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from webhook import metrics
-from webhook.certs import generate_bundle, key_matches, load_certificate, not_after, utc_now
 from webhook.errors import CertificateError, ConfigurationError
+from webhook.tls.certs import generate_bundle, key_matches, load_certificate, not_after, utc_now
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -40,7 +40,7 @@ PLACEHOLDER_NAME = "no-certificate-yet.pod-identity-webhook.invalid"
 PLACEHOLDER_VALIDITY = timedelta(days=1)
 DEFAULT_POLL_INTERVAL = 1.0
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("webhook.tls")
 
 
 class ServingTLS:

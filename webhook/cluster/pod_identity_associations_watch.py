@@ -18,12 +18,12 @@ import os
 import threading
 from pathlib import Path
 
+from webhook.cluster.identity_sources import IdentitySources
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
 from webhook.errors import ConfigurationError
-from webhook.identity_sources import IdentitySources
 from webhook.metrics import CONFIG_RELOADS
-from webhook.pod_identity_associations import PodIdentityAssociations
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("webhook.pod_identity_associations_watch")
 
 _METRIC_SOURCE = "pod-identity-associations"
 

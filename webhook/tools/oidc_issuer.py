@@ -12,8 +12,8 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from webhook.certs import check_dns_name
 from webhook.errors import CertificateError, ConfigurationError
+from webhook.tls.certs import check_dns_name
 
 HTTPS_PORT = 443
 

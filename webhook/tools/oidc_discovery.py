@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from webhook.cluster.kube_json import KubeJson
 from webhook.errors import ConfigurationError
-from webhook.kube_json import KubeJson
-from webhook.oidc_issuer import IssuerUrl
+from webhook.tools.oidc_issuer import IssuerUrl
 
 DISCOVERY_PATH = ".well-known/openid-configuration"
 DEFAULT_JWKS_NAME = "keys.json"

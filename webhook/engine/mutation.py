@@ -18,10 +18,10 @@ from typing import Any
 
 import msgspec
 
-from webhook.annotation_values import parse_name_list, parse_token_expiration
-from webhook.identity import Identity, Mode
-from webhook.pod_view import Container, Pod, PodSpec
-from webhook.settings import IRSA_TOKEN_FILE, IRSA_VOLUME_NAME, MutationSettings
+from webhook.engine.annotation_values import parse_name_list, parse_token_expiration
+from webhook.engine.identity import Identity, Mode
+from webhook.engine.pod_view import Container, Pod, PodSpec
+from webhook.engine.settings import IRSA_TOKEN_FILE, IRSA_VOLUME_NAME, MutationSettings
 
 Operation = dict[str, Any]
 

@@ -15,13 +15,13 @@ from collections.abc import Iterable
 
 from kubernetes.client import ApiClient, CoreV1Api
 
+from webhook.cluster.identity_sources import IdentitySources
+from webhook.cluster.list_watch import Backoff, EventType, KubeObject, ListWatch
+from webhook.engine.mappings import CONFIG_KEY, CONFIG_MAP_NAME, RoleMappings
 from webhook.errors import ConfigurationError
-from webhook.identity_sources import IdentitySources
-from webhook.list_watch import Backoff, EventType, KubeObject, ListWatch
-from webhook.mappings import CONFIG_KEY, CONFIG_MAP_NAME, RoleMappings
 from webhook.metrics import CONFIG_RELOADS
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("webhook.role_mappings_watch")
 
 _METRIC_SOURCE = "role-mappings"
 _NOTHING_YET = object()

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from webhook.identity import Resolution, resolve_identity
-from webhook.mappings import RoleMappings
-from webhook.pod_identity_associations import PodIdentityAssociations
-from webhook.settings import MutationSettings
+from webhook.engine.identity import Resolution, resolve_identity
+from webhook.engine.mappings import RoleMappings
+from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.settings import MutationSettings
 
 DEFAULT_LIMIT = 4096
 """ServiceAccounts remembered at most; past it the memo starts over, so its memory stays bounded."""

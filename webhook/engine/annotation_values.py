@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 
-from webhook.settings import MAX_TOKEN_EXPIRATION, MIN_TOKEN_EXPIRATION
+from webhook.engine.settings import MAX_TOKEN_EXPIRATION, MIN_TOKEN_EXPIRATION
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$", re.ASCII)
 r"""IAM names are ASCII; without re.ASCII, `\d` and `\w` would also pass digits and letters of other scripts."""

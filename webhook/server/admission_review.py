@@ -10,8 +10,8 @@ from typing import Any
 
 import msgspec
 
+from webhook.engine.pod_view import Pod
 from webhook.errors import BadRequestError
-from webhook.pod_view import Pod
 
 SUPPORTED_API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from webhook.admission import AdmissionHandler
+from webhook.server.admission import AdmissionHandler
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

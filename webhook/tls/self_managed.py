@@ -25,11 +25,11 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from webhook import metrics
-from webhook.certificate_rotation import CertificateState, RotationPolicy, describe_change, next_state
-from webhook.certs import CertificateBundle, utc_now
+from webhook.cluster.kube_json import KubeJson
 from webhook.errors import CertificateError
-from webhook.kube_json import KubeJson
-from webhook.tls import RELOAD_SOURCE, ServingTLS
+from webhook.tls.certificate_rotation import CertificateState, RotationPolicy, describe_change, next_state
+from webhook.tls.certs import CertificateBundle, utc_now
+from webhook.tls.serving import RELOAD_SOURCE, ServingTLS
 
 SECRET_TYPE = "kubernetes.io/tls"
 CERT_KEY, PRIVATE_KEY_KEY = "tls.crt", "tls.key"
@@ -38,7 +38,7 @@ MANAGED_BY_LABEL = {"app.kubernetes.io/managed-by": "pod-identity-webhook"}
 MAX_CONFLICTS = 5
 FIRST_RETRY_DELAY = 1.0
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("webhook.self_managed_tls")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

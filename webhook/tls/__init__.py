@@ -1,0 +1,1 @@
+"""Serving certificates: generating them, deciding when to rotate, reloading them, and self-managed mode."""

@@ -1,0 +1,1 @@
+"""The logic of the offline commands: OIDC discovery and thumbprints, trust policies, `inject` and `explain`."""
