@@ -20,10 +20,10 @@ from tests.tls.tls_support import (
     uvicorn_server,
 )
 from webhook import metrics
-from webhook.cli.tls_options import start_tls
 from webhook.errors import CertificateError, ConfigurationError
 from webhook.tls.certs import CertificateBundle
 from webhook.tls.serving import ServingTLS, TLSFileReloader
+from webhook.tls.startup import start_tls
 
 
 def write_pair(directory: Path, pair: CertificateBundle) -> tuple[Path, Path]:

@@ -19,7 +19,7 @@ from kubernetes.client import ApiClient
 from tests.fake_apiserver import FakeApiServer
 from tests.tls.tls_support import NAMESPACE, stored_configuration, webhook_configuration
 from webhook import metrics
-from webhook.cli.tls_options import add_tls_options, self_managed_settings_from, start_tls
+from webhook.cli.tls_options import add_tls_options
 from webhook.errors import CertificateError
 from webhook.tls.certificate_rotation import RotationPolicy, next_state
 from webhook.tls.certs import covers_dns_names, is_issued_by, utc_now
@@ -31,6 +31,7 @@ from webhook.tls.self_managed import (
     state_from_secret_data,
 )
 from webhook.tls.serving import ServingTLS
+from webhook.tls.startup import self_managed_settings_from, start_tls
 
 NAMES = service_dns_names(service="pod-identity-webhook", namespace=NAMESPACE, cluster_domain="cluster.local")
 SECRET_PATH = f"/api/v1/namespaces/{NAMESPACE}/secrets/pod-identity-webhook"

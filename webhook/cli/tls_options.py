@@ -1,28 +1,12 @@
-"""The TLS flags of `serve`, and `start_tls`, which turns them into a running certificate source.
-
-`--tls-mode files` serves `--tls-cert`/`--tls-key` and re-reads them when they change; `--tls-mode self`
-keeps a CA and serving certificate in a Secret and the MutatingWebhookConfiguration's caBundle.
-"""
+"""The TLS flags of `serve`; `webhook.tls.startup.start_tls` turns them into a running certificate source."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-from datetime import timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from webhook.cli.options import add_flag, positive_seconds, validity_days
-from webhook.cluster import kube_client
-from webhook.errors import ConfigurationError
-from webhook.tls.certificate_rotation import RotationPolicy
-from webhook.tls.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, check_dns_name
-from webhook.tls.serving import TLS_VERSIONS, ServingTLS, TLSFileReloader, TLSRuntime
-
-if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
-
-    from webhook.tls.self_managed import SelfManagedSettings
+from webhook.tls.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY
+from webhook.tls.serving import TLS_VERSIONS
 
 TLS_MODES = ("files", "self")
 DEFAULT_SECRET_NAME = "pod-identity-webhook"
@@ -58,49 +42,3 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
     add_flag(group, "--tls-check-interval", metavar="SECONDS", type=positive_seconds,
              default=DEFAULT_CHECK_INTERVAL,
              help="seconds between checks of the Secret and the caBundle (self mode)")  # fmt: skip
-
-
-async def start_tls(
-    args: argparse.Namespace, *, namespace: str, api_client: ApiClient | None = None
-) -> TLSRuntime:
-    """Start the certificate source the flags ask for. Files mode loads the certificate before returning
-    (bad files raise CertificateError); self mode returns at once and loads it in the background, so
-    readiness (`TLSRuntime.loaded`) stays false until the certificate is in place. Self mode talks to the
-    cluster through `api_client` when given (share the server's), else one built from --kubeconfig."""
-    serving = ServingTLS(min_version=args.tls_min_version)
-    if args.tls_mode == "self":
-        from webhook.tls.self_managed import SelfManagedTLS  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
-
-        manager = SelfManagedTLS(
-            api_client=api_client or kube_client.api_client(kubeconfig=args.kubeconfig, server=args.kube_api),
-            serving=serving,
-            settings=self_managed_settings_from(args, namespace=namespace),
-        )
-        return TLSRuntime(serving=serving, task=asyncio.create_task(manager.run()))
-    if not args.tls_cert or not args.tls_key:
-        raise ConfigurationError("--tls-mode files needs both --tls-cert and --tls-key")
-    reloader = TLSFileReloader(serving=serving, cert_path=Path(args.tls_cert), key_path=Path(args.tls_key))
-    reloader.load()
-    return TLSRuntime(serving=serving, task=asyncio.create_task(reloader.run()))
-
-
-def self_managed_settings_from(args: argparse.Namespace, *, namespace: str) -> SelfManagedSettings:
-    from webhook.tls.self_managed import SelfManagedSettings, service_dns_names  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
-
-    policy = RotationPolicy(
-        ca_validity=timedelta(days=args.tls_ca_validity_days),
-        cert_validity=timedelta(days=args.tls_cert_validity_days),
-    )
-    dns_names = service_dns_names(
-        service=args.service_name, namespace=namespace, cluster_domain=args.cluster_domain
-    )
-    for name in dns_names:
-        check_dns_name(name)  # at start, in one line, not at each renewal
-    return SelfManagedSettings(
-        namespace=namespace,
-        dns_names=dns_names,
-        secret_name=args.tls_secret,
-        webhook_config_name=args.webhook_config_name,
-        policy=policy,
-        check_interval=args.tls_check_interval,
-    )

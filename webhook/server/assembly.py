@@ -23,7 +23,6 @@ import uvloop
 from prometheus_client import start_http_server
 
 from webhook import __version__
-from webhook.cli.tls_options import start_tls
 from webhook.cluster.runtime_sources import start_identity_sources
 from webhook.engine.settings import MutationSettings
 from webhook.metrics import REGISTRY
@@ -31,6 +30,7 @@ from webhook.server.admission import AdmissionHandler
 from webhook.server.http_app import WebhookApp, health_app
 from webhook.server.http_protocol import GuardedHttpToolsProtocol
 from webhook.server.listening import bound, effective_bind_address, open_listener, url_host
+from webhook.tls.startup import start_tls
 
 log = logging.getLogger("webhook.server")
 
