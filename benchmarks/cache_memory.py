@@ -1,6 +1,6 @@
 """The ServiceAccount cache at scale: 100,000 ServiceAccounts listed and watched from the in-test API server.
 
-The cache tests' probe (tests/cache/cache_memory_probe.py) does the measuring in a process of its own, so
+The cache tests' probe (tests/cluster/cache_memory_probe.py) does the measuring in a process of its own, so
 neither this process nor the API server's copy of the objects is counted. It runs twice, at 1,000 and at
 the full count, so the report can show that a lookup does not slow down as the cache grows.
 """
@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.targets import CacheFigure
-from tests.cache.test_cache_memory import realistic_service_account
+from tests.cluster.test_cache_memory import realistic_service_account
 from tests.fake_apiserver import FakeApiServer
 
 REPO = Path(__file__).resolve().parent.parent
-PROBE = REPO / "tests" / "cache" / "cache_memory_probe.py"
+PROBE = REPO / "tests" / "cluster" / "cache_memory_probe.py"
 FULL_COUNT = 100_000
 SMOKE_COUNT = 2_000
 SMALL_COUNT = 1_000

@@ -333,7 +333,7 @@ def _method(plan: Plan) -> str:
             "`/proc/<pid>/task/*/sched`, else utime + stime), divided by the requests answered in it; it does "
             "not depend on how fast the load generator is. RSS: `VmRSS` when idle, the high-water mark "
             "`VmHWM` after load.",
-            "- ServiceAccount cache: tests/cache/cache_memory_probe.py, in a process of its own, lists and "
+            "- ServiceAccount cache: tests/cluster/cache_memory_probe.py, in a process of its own, lists and "
             "watches the ServiceAccounts from the in-test API server; lookups count as constant-time when the "
             f"mean lookup at the full count is at most {LOOKUP_GROWTH:g}x the mean at 1,000 (a scan would be "
             "100x; cache misses in a 100x larger table explain up to ~2x).",

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.engine.reviews import admission_review, allowing_answer_patch, decoded_patch, from_replicaset
 from tests.engine.support import apply, container, pod
 from tests.integration.conftest import ROLE_ARN
 from tests.integration.server_process import Launch, RunningServer
+from tests.server.reviews import admission_review, allowing_answer_patch, decoded_patch, from_replicaset
 from tests.validation import assert_valid_pod
 
 TOKEN_FILE = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"

@@ -10,10 +10,10 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 
-from tests.engine.reviews import admission_review, decoded_patch, from_replicaset
 from tests.engine.support import pod
 from tests.integration.conftest import MAX_REQUEST_BYTES
 from tests.integration.server_process import RunningServer, scrape, value
+from tests.server.reviews import admission_review, decoded_patch, from_replicaset
 
 JSON = {"content-type": "application/json"}
 

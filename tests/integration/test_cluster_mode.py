@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.engine.reviews import admission_review, allowing_answer_patch, from_replicaset
 from tests.engine.support import apply, container, pod
 from tests.fake_apiserver import FakeApiServer, fake_apiserver_fixture, fake_kubeconfig_fixture  # noqa: F401
 from tests.integration.server_process import Certificates, RunningServer, start_server
+from tests.server.reviews import admission_review, allowing_answer_patch, from_replicaset
 from tests.validation import assert_valid_pod
 
 NAMESPACE = "shop"

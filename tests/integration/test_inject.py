@@ -13,10 +13,10 @@ import jsonpatch
 import pytest
 import yaml
 
-from tests.engine.reviews import admission_review, decoded_patch
 from tests.engine.support import container, pod
 from tests.integration.conftest import ROLE_ARN
 from tests.integration.server_process import EXIT_LIMIT_SECONDS, clean_environment
+from tests.server.reviews import admission_review, decoded_patch
 from tests.validation import assert_valid_pod
 
 Json = dict[str, Any]

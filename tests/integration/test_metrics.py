@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 from cryptography import x509
 
-from tests.engine.reviews import admission_review, from_replicaset
 from tests.engine.support import pod
 from tests.integration.conftest import SERVICE_ACCOUNT_COUNT
 from tests.integration.server_process import METRIC_PREFIX, RunningServer, scrape, value
+from tests.server.reviews import admission_review, from_replicaset
 
 
 def test_requests_latency_and_mutations_are_counted_by_result(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.engine.reviews import admission_review, allowing_answer_patch, from_replicaset
 from tests.engine.support import apply, container, pod
 from tests.integration.conftest import ROLE_ARN
 from tests.integration.server_process import Certificates, start_server
 from tests.reference_manifest import REFERENCE_FLAGS
+from tests.server.reviews import admission_review, allowing_answer_patch, from_replicaset
 from tests.validation import assert_valid_pod
 
 

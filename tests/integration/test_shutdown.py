@@ -16,9 +16,9 @@ import time
 import httpx
 import pytest
 
-from tests.engine.reviews import admission_review, decoded_patch, from_replicaset
 from tests.engine.support import pod
 from tests.integration.server_process import EXIT_LIMIT_SECONDS, Launch, RunningServer
+from tests.server.reviews import admission_review, decoded_patch, from_replicaset
 
 IN_FLIGHT = 3
 

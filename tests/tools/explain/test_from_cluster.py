@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.explain.support import PREFIX, ROLE_ARN, pod, role_annotation, service_account
 from tests.fake_apiserver import FakeApiServer
+from tests.tools.explain.support import PREFIX, ROLE_ARN, pod, role_annotation, service_account
 from webhook.cli import main
 
 ExplainFromCluster = Callable[[Sequence[Any]], list[dict[str, Any]]]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cache.support import ROLE, role_arn, service_account
+from tests.cluster.support import ROLE, role_arn, service_account
 from webhook.cluster.serviceaccount_file import FileServiceAccounts, load_service_account_annotations
 from webhook.errors import ServiceAccountSourceError
 

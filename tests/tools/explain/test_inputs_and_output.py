@@ -11,8 +11,8 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from tests.explain.conftest import Explain
-from tests.explain.support import (
+from tests.tools.explain.conftest import Explain
+from tests.tools.explain.support import (
     MOUNT_PATH,
     PREFIX,
     ROLE_ARN,

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.oidc.oidc_artefacts import IssuerDiscoveryStub, Pki, TlsServer, certificate
+from tests.tools.oidc.oidc_artefacts import IssuerDiscoveryStub, Pki, TlsServer, certificate
 
 
 @pytest.fixture(scope="session")

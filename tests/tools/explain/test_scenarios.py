@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.explain.conftest import Explain
-from tests.explain.support import (
+from tests.tools.explain.conftest import Explain
+from tests.tools.explain.support import (
     MOUNT_PATH,
     OTHER_ROLE_ARN,
     PREFIX,

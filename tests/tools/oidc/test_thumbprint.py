@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.oidc.oidc_artefacts import Pki, TlsServer
+from tests.tools.oidc.oidc_artefacts import Pki, TlsServer
 from webhook.cli import main
 
 StartServer = Callable[..., TlsServer]

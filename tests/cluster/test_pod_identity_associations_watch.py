@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cache.support import eventually, metric
+from tests.cluster.support import eventually, metric
 from webhook.cluster.identity_sources import IdentitySources
 from webhook.cluster.pod_identity_associations_watch import PodIdentityAssociationsWatch
 from webhook.errors import ConfigurationError

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.oidc.oidc_artefacts import IssuerDiscoveryStub
-from tests.oidc.test_discovery import ISSUER, sign_token, verify_with_jwks
+from tests.tools.oidc.oidc_artefacts import IssuerDiscoveryStub
+from tests.tools.oidc.test_discovery import ISSUER, sign_token, verify_with_jwks
 from webhook.cli import main
 from webhook.tools.oidc_discovery import jwks_from_keys
 

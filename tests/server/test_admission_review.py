@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from tests.engine.reviews import (
+from tests.engine.support import NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT, apply, container, pod, role_annotations
+from tests.server.reviews import (
     admission_review,
     allowing_answer_patch,
     decoded_patch,
     encode,
     from_replicaset,
 )
-from tests.engine.support import NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT, apply, container, pod, role_annotations
 from tests.validation import assert_valid_pod
 from webhook import metrics
 from webhook.engine.mappings import RoleMappings

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-from tests.oidc.oidc_artefacts import certificate, private_pem, public_pem
+from tests.tools.oidc.oidc_artefacts import certificate, private_pem, public_pem
 from webhook.cli import main
 
 ISSUER = "https://oidc.example.com/cluster-1"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cache.support import ROLE, metric, role_arn
+from tests.cluster.support import ROLE, metric, role_arn
 from webhook.cluster.serviceaccount_cache import EMPTY_ANNOTATIONS, ServiceAccountCache
 
 

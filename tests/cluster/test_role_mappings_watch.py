@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient
 
-from tests.cache.support import FAST_BACKOFF, eventually, metric, role_arn
+from tests.cluster.support import FAST_BACKOFF, eventually, metric, role_arn
 from tests.fake_apiserver import FakeApiServer
 from webhook.cluster.identity_sources import IdentitySources
 from webhook.cluster.role_mappings_watch import RoleMappingsWatch

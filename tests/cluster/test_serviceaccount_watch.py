@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient
 
-from tests.cache.support import FAST_BACKOFF, ROLE, eventually, metric, role_arn, service_account, watching
+from tests.cluster.support import FAST_BACKOFF, ROLE, eventually, metric, role_arn, service_account, watching
 from tests.fake_apiserver import FakeApiServer, write_kubeconfig
 from webhook.cluster import list_watch
 from webhook.cluster.kube_client import api_client

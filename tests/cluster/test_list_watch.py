@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 import pytest
 from kubernetes.client import ApiClient, CoreV1Api
 
-from tests.cache.support import FAST_BACKOFF, eventually, service_account
+from tests.cluster.support import FAST_BACKOFF, eventually, service_account
 from tests.fake_apiserver import FakeApiServer
 from webhook.cluster.list_watch import EventType, KubeObject, ListWatch
 

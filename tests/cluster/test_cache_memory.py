@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.cache.cache_memory_probe import NAMESPACES, service_account_key
-from tests.cache.support import ROLE
+from tests.cluster.cache_memory_probe import NAMESPACES, service_account_key
+from tests.cluster.support import ROLE
 from tests.fake_apiserver import FakeApiServer
 
 SERVICE_ACCOUNTS = 100_000

@@ -9,7 +9,7 @@ import pytest
 from kubernetes.client import CoreV1Api
 from kubernetes.config import incluster_config
 
-from tests.cache.support import service_account
+from tests.cluster.support import service_account
 from tests.fake_apiserver import FakeApiServer, write_kubeconfig
 from webhook.cluster.kube_client import api_client, webhook_namespace
 from webhook.errors import ConfigurationError, ServiceAccountSourceError
