@@ -35,6 +35,7 @@ tools:
 lint: $(STAMP)
 	$(BIN)/ruff check webhook tests benchmarks
 	$(BIN)/ruff format --check webhook tests benchmarks
+	$(BIN)/lint-imports --no-logo  # the import contracts of pyproject.toml (docs/architecture.md)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -63,4 +64,4 @@ lock:
 	scripts/lock-dependencies
 
 clean:
-	rm -rf $(VENV) $(RUN_DIR) .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(RUN_DIR) .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
