@@ -1,6 +1,6 @@
 """Serve an ASGI app exactly as `pod-identity-webhook serve` serves its own: one uvicorn worker, same TLS.
 
-The event loop and uvicorn settings are the server's own (webhook/server.py): the baseline is only a fair
+The event loop and uvicorn settings are the server's own (webhook/server/assembly.py): the baseline is only a fair
 ceiling while nothing but the application differs. The TLS context is the server's own class (same ciphers, ALPN, options, SNI callback).
 """
 
