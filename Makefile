@@ -25,8 +25,10 @@ run: $(STAMP)
 		--service-account-file examples/serviceaccounts.yaml \
 		--bind-address 127.0.0.1 --aws-default-region us-west-2 --log-format text
 
-## tools: helm, shellcheck and a running Docker engine, for the chart, script and image tests; wrk for the benchmark's smoke test
+## tools: helm, shellcheck and a running Docker engine, for the chart, script and image tests; wrk for the benchmark's smoke test; kube-apiserver and etcd for the real-API-server suite
 tools:
+	scripts/ensure-kube-apiserver
+	scripts/ensure-etcd
 	scripts/ensure-helm
 	scripts/ensure-docker
 	scripts/ensure-shellcheck

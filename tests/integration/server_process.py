@@ -88,7 +88,7 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     port: int
     metrics_port: int
-    certificates: Certificates
+    certificates: Certificates | None
     log: Path
 
     @property
@@ -100,7 +100,13 @@ class RunningServer:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def tls_context(self) -> ssl.SSLContext:
-        """What the API server does: trust only the caBundle (the webhook's CA) and verify the name."""
+        """What the API server does: trust only the caBundle (the webhook's CA) and verify the name. A server
+        that makes its own certificate (`--tls-mode self`) is only asked whether it is up."""
+        if self.certificates is None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
         return ssl.create_default_context(cafile=str(self.certificates.ca))
 
     def client(self) -> httpx.Client:
@@ -126,22 +132,25 @@ def start_server(
     *,
     executable: Sequence[str],
     cwd: Path,
-    certificates: Certificates,
+    certificates: Certificates | None,
     service_account_file: Path | None,
     log: Path,
     extra_args: Sequence[str] = (),
     command: Sequence[str] = ("serve",),
+    port: int | None = None,
 ) -> RunningServer:
-    """Start `serve` on free loopback ports and return once `/readyz` answers 200; without a
-    ServiceAccount file, `extra_args` name the cluster (`--kubeconfig`). `command=()` starts it as
-    a manifest written for the reference webhook does: flags alone."""
-    port, metrics_port = free_ports(2)
+    """Start `serve` on free loopback ports (or `port`, to stand in for a server that stopped) and return
+    once `/readyz` answers 200. Without a ServiceAccount file, `extra_args` name the cluster
+    (`--kubeconfig`); without certificates, they choose the TLS mode. `command=()` starts it as a manifest
+    written for the reference webhook does: flags alone."""
+    free_port, metrics_port = free_ports(2)
+    port = port or free_port
     source = ["--service-account-file", str(service_account_file)] if service_account_file else []
+    tls = ["--tls-cert", str(certificates.cert), "--tls-key", str(certificates.key)] if certificates else []
     command = [
         *executable,
         *command,
-        "--tls-cert", str(certificates.cert),
-        "--tls-key", str(certificates.key),
+        *tls,
         *source,
         "--port", str(port),
         "--metrics-port", str(metrics_port),

@@ -65,7 +65,7 @@ def command_line(
 
 
 @pytest.fixture(params=["serve-with-kubeconfig", "reference-with-kube-api"])
-def cluster_server(  # noqa: PLR0917 - pytest passes fixtures positionally
+def cluster_server(
     request: pytest.FixtureRequest,
     fake_apiserver: FakeApiServer,
     fake_kubeconfig: Path,

@@ -52,6 +52,7 @@ def test_cache_size_counts_the_serviceaccounts_served(server: RunningServer) -> 
 
 
 def test_certificate_expiry_is_the_served_certificate_not_after(server: RunningServer) -> None:
+    assert server.certificates is not None
     certificate = x509.load_pem_x509_certificate(server.certificates.cert.read_bytes())
 
     exposed = value(scrape(server), "certificate_expiry_timestamp_seconds")

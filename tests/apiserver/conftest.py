@@ -1,0 +1,180 @@
+"""Fixtures of the real-API-server suite.
+
+`cluster` is one control plane for the session with our webhook registered the way the chart registers it:
+tests that only create pods share it. Tests that restart the API server, stop the webhook or register
+webhooks of their own take `own_plane`, a fresh control plane for their module, so no other test sees it.
+Each test's failure report ends with the tails of the logs of every process it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.apiserver.cluster import Cluster
+from tests.apiserver.control_plane import ControlPlane, start_control_plane
+from tests.apiserver.webhook_process import (
+    WEBHOOK_NAMESPACE,
+    PodIdentityFile,
+    Webhook,
+    WebhookFactory,
+    registration_from_chart,
+)
+from tests.chart.rendering import Chart
+from tests.chart.tools import ensure
+from tests.integration.server_process import Certificates, generate_certificates
+
+LOG_FILES: dict[str, Path] = {}
+"""Logs of the processes started so far; a failing test's report shows their last lines."""
+LOG_TAIL_LINES = 40
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed:
+        for name, path in LOG_FILES.items():
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                report.sections.append((f"log of {name} (last {LOG_TAIL_LINES} lines)", "\n".join(tail)))
+
+
+@pytest.fixture(scope="session")
+def binaries(repo_root: Path) -> tuple[str, str]:
+    """kube-apiserver and etcd, from the project's own scripts: installed, unpacked or built, never skipped."""
+    return ensure(repo_root, "ensure-kube-apiserver"), ensure(repo_root, "ensure-etcd")
+
+
+@pytest.fixture(scope="session")
+def chart(repo_root: Path) -> Chart:
+    return Chart(helm=ensure(repo_root, "ensure-helm"), path=repo_root / "charts" / "pod-identity-webhook")
+
+
+def _start_plane(binaries: tuple[str, str], directory: Path, label: str) -> ControlPlane:
+    kube_apiserver, etcd = binaries
+    plane = start_control_plane(kube_apiserver=kube_apiserver, etcd=etcd, directory=directory)
+    for name, process in plane.processes.items():
+        LOG_FILES[f"{label} {name}"] = process.log
+    return plane
+
+
+@pytest.fixture(scope="session")
+def session_plane(
+    binaries: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane]:
+    plane = _start_plane(binaries, tmp_path_factory.mktemp("session-plane"), "session")
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="module")
+def own_plane(binaries: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = _start_plane(binaries, tmp_path_factory.mktemp("module-plane"), "module")
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="session")
+def webhook_certificates(
+    tmp_path_factory: pytest.TempPathFactory, webhook_executable: list[str], repo_root: Path
+) -> Certificates:
+    return generate_certificates(
+        executable=webhook_executable, directory=tmp_path_factory.mktemp("webhook-tls"), cwd=repo_root
+    )
+
+
+@pytest.fixture(scope="session")
+def pod_identity_file(tmp_path_factory: pytest.TempPathFactory) -> PodIdentityFile:
+    file = PodIdentityFile(tmp_path_factory.mktemp("pod-identity") / "associations.json")
+    file.write([])
+    return file
+
+
+def _factory(
+    plane: ControlPlane,
+    *,
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_executable: list[str],
+    repo_root: Path,
+    certificates: Certificates,
+    chart: Chart,
+) -> WebhookFactory:
+    with plane.admin_client() as client:
+        Cluster(client).namespace(WEBHOOK_NAMESPACE)
+    return WebhookFactory(
+        plane=plane,
+        executable=webhook_executable,
+        cwd=repo_root,
+        certificates=certificates,
+        chart=chart,
+        directory=tmp_path_factory.mktemp("webhooks"),
+        log_files=LOG_FILES,
+    )
+
+
+@pytest.fixture(scope="session")
+def session_webhook(
+    session_plane: ControlPlane,
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_executable: list[str],
+    repo_root: Path,
+    webhook_certificates: Certificates,
+    chart: Chart,
+    pod_identity_file: PodIdentityFile,
+) -> Iterator[Webhook]:
+    """Our webhook, watching the session cluster and registered by the chart's configuration."""
+    factory = _factory(
+        session_plane,
+        tmp_path_factory=tmp_path_factory,
+        webhook_executable=webhook_executable,
+        repo_root=repo_root,
+        certificates=webhook_certificates,
+        chart=chart,
+    )
+    webhook = factory.start(
+        "--watch-config-map",
+        "--watch-container-credentials-config", str(pod_identity_file.path),
+        "--aws-default-region", "us-west-2",
+        name="session",
+    )  # fmt: skip
+    factory.register(registration_from_chart(chart, url=webhook.mutate_url, ca=webhook_certificates.ca))
+    yield webhook
+    factory.stop_all()
+
+
+@pytest.fixture(scope="session")
+def cluster(session_plane: ControlPlane, session_webhook: Webhook) -> Iterator[Cluster]:
+    """The session's cluster as its administrator sees it, our webhook in front of its pods."""
+    with session_plane.admin_client() as client:
+        yield Cluster(client)
+
+
+@pytest.fixture(scope="module")
+def own_webhooks(
+    own_plane: ControlPlane,
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_executable: list[str],
+    repo_root: Path,
+    webhook_certificates: Certificates,
+    chart: Chart,
+) -> Iterator[WebhookFactory]:
+    """Start webhooks against the module's own control plane; they are stopped at the module's end."""
+    factory = _factory(
+        own_plane,
+        tmp_path_factory=tmp_path_factory,
+        webhook_executable=webhook_executable,
+        repo_root=repo_root,
+        certificates=webhook_certificates,
+        chart=chart,
+    )
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture(scope="module")
+def own_cluster(own_plane: ControlPlane) -> Iterator[Cluster]:
+    with own_plane.admin_client() as client:
+        yield Cluster(client)
