@@ -285,8 +285,28 @@ class ControlPlane:
         )  # fmt: skip
         self._wait("kube-apiserver", self._apiserver_ready)
 
-    def stop_apiserver(self) -> None:
-        self.processes.pop("kube-apiserver").stop()
+    def crash_apiserver(self) -> None:
+        """SIGKILL: a graceful stop would wait up to a minute for the webhook's open watch to end."""
+        process = self.processes.pop("kube-apiserver")
+        process.popen.kill()
+        process.popen.wait()
+
+    def write_and_compact_etcd(self) -> int:
+        """Write a key no one reads and compact etcd's history up to it, as other clients' writes and etcd's
+        periodic compaction do while an API server is down: a watch that resumes from an older
+        resourceVersion then gets 410 Gone. Returns the revision compacted to."""
+        written = httpx.post(
+            f"{self.etcd_url}/v3/kv/put",
+            json={"key": base64.b64encode(b"/tests/compaction-marker").decode(), "value": "AA=="},
+            timeout=10,
+        )
+        written.raise_for_status()
+        revision = int(written.json()["header"]["revision"])
+        compacted = httpx.post(
+            f"{self.etcd_url}/v3/kv/compaction", json={"revision": revision, "physical": True}, timeout=30
+        )
+        compacted.raise_for_status()
+        return revision
 
     def stop(self) -> None:
         for name in ("kube-apiserver", "etcd"):

@@ -5,9 +5,11 @@ timeout; only `clientConfig` becomes a URL, since there is no kube-proxy to rout
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+import signal
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,15 @@ class Webhook:
 
     def stop(self) -> int:
         return self.server.terminate()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP for the block, SIGCONT after: the process sees nothing of what happened meanwhile."""
+        self.server.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.server.process.send_signal(signal.SIGCONT)
 
 
 def registration_from_chart(
@@ -117,6 +128,15 @@ class WebhookFactory:
     def unregister(self, name: str) -> None:
         with self.plane.admin_client() as client:
             Cluster(client).delete(f"{MUTATING_CONFIGURATIONS}/{name}")
+
+    @contextlib.contextmanager
+    def registered(self, configuration: Json) -> Iterator[str]:
+        """The configuration registered for the block only, so tests of one module do not see each other's."""
+        name = self.register(configuration)
+        try:
+            yield name
+        finally:
+            self.unregister(name)
 
     def stop_all(self) -> None:
         for webhook in self.webhooks:
