@@ -9,6 +9,12 @@ resourceVersion still in its history, bookmarks, 410 Gone when it is not), get (
 as merge, JSON patch), delete, and fieldSelector on metadata.name and metadata.namespace. One counter gives
 every change its resourceVersion, as etcd does. There is no validation, defaulting, admission or RBAC.
 
+It serves the ServiceAccount issuer's discovery documents once `serve_issuer_discovery` is called (404
+before, as a cluster without issuer discovery), with kube-apiserver's content negotiation: the JWKS only
+to an Accept header that admits `application/jwk-set+json`, the discovery document only to one that admits
+`application/json`, and 406 otherwise. A stand-in that answered whatever was asked once hid a client that
+the real API server refused.
+
 Test controls make a real cluster's trouble happen on demand: changes while watches are open (`apply`,
 `remove`), a compacted history (`compact`), 410 Gone inside open watches (`expire_watches`), dropped
 connections (`drop_watches`), watches ended with a bookmark (`end_watches`), errors (`fail_next`), requests
@@ -52,12 +58,21 @@ _PLURALS = {
 }
 _KINDS = {plural: kind for kind, plural in _PLURALS.items()}
 _MERGE_PATCHES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+FAKE_TOKEN = "fake-token"
+"""The bearer token of every kubeconfig `write_kubeconfig` writes."""
+ISSUER_DISCOVERY_PATH = "/.well-known/openid-configuration"
+ISSUER_JWKS_PATH = "/openid/v1/jwks"
+_ISSUER_MEDIA_TYPES = {
+    ISSUER_DISCOVERY_PATH: "application/json",
+    ISSUER_JWKS_PATH: "application/jwk-set+json",
+}
 
 
 class Request(NamedTuple):
     verb: str
     path: str
     query: dict[str, str]
+    authorization: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,14 @@ def _status(code: int, reason: str, message: str) -> Object:
             "message": message, "reason": reason, "code": code}  # fmt: skip
 
 
+def _acceptable(accept: str, media_type: str) -> bool:
+    """Whether kube-apiserver (go-restful) serves a route producing `media_type` to this Accept header: an
+    empty header or `*/*` takes anything; otherwise one listed type, its parameters (q too) ignored, must
+    equal `media_type` exactly. No `type/*` wildcards and no case folding, as the real server answers."""
+    listed = [part.split(";", 1)[0].strip() for part in accept.split(",")]
+    return not accept.strip() or "*/*" in listed or media_type in listed
+
+
 def _merge(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch."""
     if not isinstance(patch, dict):
@@ -115,7 +138,7 @@ def write_kubeconfig(path: Path, *, server: str) -> Path:
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "fake", "cluster": {"server": server}}],
-        "users": [{"name": "tester", "user": {"token": "fake-token"}}],
+        "users": [{"name": "tester", "user": {"token": FAKE_TOKEN}}],
         "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "tester"}}],
         "current-context": "fake",
     }
@@ -147,6 +170,7 @@ class FakeApiServer:
         self._connections: set[socket.socket] = set()
         self._closed = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
+        self._issuer_documents: dict[str, Object] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -201,6 +225,11 @@ class FakeApiServer:
         with self._changed:
             found = self._store.get(collection, {}).get(key)
             return copy.deepcopy(found)
+
+    def serve_issuer_discovery(self, configuration: Object, jwks: Object) -> None:
+        """Serve these documents at /.well-known/openid-configuration and /openid/v1/jwks, as kube-apiserver
+        does from 1.20 (1.18 and 1.19 behind a feature gate)."""
+        self._issuer_documents = {ISSUER_DISCOVERY_PATH: configuration, ISSUER_JWKS_PATH: jwks}
 
     def compact(self) -> None:
         """Forget the history so far, as etcd compaction does: watches from older versions get 410 Gone."""
@@ -329,6 +358,9 @@ class _Handler(BaseHTTPRequestHandler):
         method, url = self.command, urlsplit(self.path)
         query = dict(parse_qsl(url.query))
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if url.path in _ISSUER_MEDIA_TYPES:
+            self._issuer_document(url.path, query)
+            return
         route = _route(url.path)
         if route is None:
             self._send(
@@ -339,17 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
         verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method) or (
             "get" if route.name else "watch" if watching else "list"
         )
-        self.fake.requests.append(Request(verb, url.path, query))
-        self._wait_at(self.fake._gates.get(verb))
-        self._answer_gate = self.fake._answer_gates.get(verb)
-        self.fake._closed.wait(self.fake.delays.get(verb, 0.0))
-        with self.fake._changed:
-            failures = self.fake._failures.get(verb)
-            failure = failures.pop(0) if failures else None
-        if failure is not None:
-            self._send(
-                failure, _status(failure, HTTPStatus(failure).phrase.replace(" ", ""), f"injected {failure}")
-            )
+        if self._failed(verb, url.path, query):
             return
         try:
             selector = _field_selector(query.get("fieldSelector", ""))
@@ -361,18 +383,50 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch  # noqa: N815 - http.server calls do_<METHOD>
 
+    def _failed(self, verb: str, path: str, query: dict[str, str]) -> bool:
+        """Record the request, hold or delay it as the test asked, and answer an injected error if one is
+        due (True: answered)."""
+        self.fake.requests.append(Request(verb, path, query, self.headers.get("Authorization")))
+        self._wait_at(self.fake._gates.get(verb))
+        self._answer_gate = self.fake._answer_gates.get(verb)
+        self.fake._closed.wait(self.fake.delays.get(verb, 0.0))
+        with self.fake._changed:
+            failures = self.fake._failures.get(verb)
+            failure = failures.pop(0) if failures else None
+        if failure is not None:
+            self._send(
+                failure, _status(failure, HTTPStatus(failure).phrase.replace(" ", ""), f"injected {failure}")
+            )
+        return failure is not None
+
+    def _issuer_document(self, path: str, query: dict[str, str]) -> None:
+        if self.command != "GET":
+            self._send(405, _status(405, "MethodNotAllowed", f"{self.command} is not allowed on {path}"))
+            return
+        if self._failed("get", path, query):
+            return
+        document = self.fake._issuer_documents.get(path)
+        if document is None:
+            self._send(
+                404, _status(404, "NotFound", f"the server could not find the requested resource {path}")
+            )
+        elif not _acceptable(self.headers.get("Accept", ""), _ISSUER_MEDIA_TYPES[path]):
+            self._send(406, _status(406, "NotAcceptable", "406: Not Acceptable"))
+        else:
+            self._send(200, document, content_type=_ISSUER_MEDIA_TYPES[path])
+
     def _wait_at(self, gate: threading.Event | None) -> None:
         while gate is not None and not gate.wait(0.05) and not self.fake._closed.is_set():
             pass
 
-    def _send(self, code: int, obj: Object) -> None:
+    def _send(self, code: int, obj: Object, *, content_type: str = "application/json") -> None:
         data = json.dumps(obj).encode()
         if self._answer_gate is not None:
             with self.fake._changed:
                 self.fake.held_answers += 1
             self._wait_at(self._answer_gate)
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

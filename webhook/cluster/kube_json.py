@@ -14,6 +14,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 DEFAULT_TIMEOUT = 10.0
+JSON = "application/json"
 _AUTH_SETTINGS = ["BearerToken"]
 
 
@@ -22,10 +23,14 @@ class KubeJson:
         self._api_client = api_client
         self._timeout = timeout
 
-    def get(self, path: str) -> dict[str, Any] | None:
-        """The object at `path`, or None when the API server answers 404."""
+    def get(self, path: str, *, accept: str = JSON) -> dict[str, Any] | None:
+        """The object at `path`, or None when the API server answers 404.
+
+        `accept` is the Accept header: a few documents are served only under a media type of their own
+        (`/openid/v1/jwks` as `application/jwk-set+json`), and kube-apiserver answers 406 to any other.
+        """
         try:
-            return self._request("GET", path)
+            return self._request("GET", path, accept=accept)
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -39,8 +44,10 @@ class KubeJson:
         """PUT; ApiException 409 when body's metadata.resourceVersion is no longer current."""
         return self._request("PUT", path, body=body)
 
-    def _request(self, method: str, path: str, *, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
+    def _request(
+        self, method: str, path: str, *, body: dict[str, Any] | None = None, accept: str = JSON
+    ) -> dict[str, Any]:
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = "application/json"
         request = self._api_client.param_serialize(

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +36,9 @@ DISCOVERY_PATH = ".well-known/openid-configuration"
 DEFAULT_JWKS_NAME = "keys.json"
 CLUSTER_JWKS_PATH = "/openid/v1/jwks"
 CLUSTER_DISCOVERY_PATH = "/.well-known/openid-configuration"
+CLUSTER_ACCEPT = "application/jwk-set+json, application/json"
+"""kube-apiserver serves the JWKS only as `application/jwk-set+json` and the discovery document only as
+`application/json`, and answers 406 to an Accept header that names neither exactly; one header for both."""
 
 _CURVE_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 _JWK_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
@@ -194,22 +198,42 @@ def read_cluster_issuer_and_keys(cluster: KubeJson) -> tuple[str, list[Jwk]]:
 
 def _get_cluster_json(cluster: KubeJson, path: str) -> dict[str, Any]:
     try:
-        document = cluster.get(path)
+        document = cluster.get(path, accept=CLUSTER_ACCEPT)
     except ApiException as error:
-        raise ConfigurationError(
-            f"the API server answered {error.status} {error.reason} for {path}: may this user read it "
-            "(ClusterRole system:service-account-issuer-discovery)?"
-        ) from error
+        raise ConfigurationError(_refusal(error, path)) from error
     except (HTTPError, OSError) as error:
         raise ConfigurationError(f"cannot reach the API server for {path}: {error}") from error
     except ValueError as error:
         raise ConfigurationError(f"the API server's {path} is not JSON: {error}") from error
     if document is None:
         raise ConfigurationError(
-            f"the API server does not serve {path}: ServiceAccount issuer discovery needs Kubernetes 1.21 "
-            "or later"
+            f"the API server does not serve {path}: ServiceAccount issuer discovery is on by default from "
+            "Kubernetes 1.20 (1.18 and 1.19: --feature-gates=ServiceAccountIssuerDiscovery=true); without "
+            "it, give --issuer URL --key FILE with the API server's --service-account-key-file"
         )
     return document
+
+
+def _refusal(error: ApiException, path: str) -> str:
+    """Why the API server refused `path`: only 401 and 403 are about who asks; anything else names what
+    the server itself said, so the operator is not sent to fix permissions that are fine."""
+    answered = f"the API server answered {error.status} {error.reason} for {path}"
+    if error.status == HTTPStatus.UNAUTHORIZED:
+        return f"{answered}: it does not accept the kubeconfig's credentials"
+    if error.status == HTTPStatus.FORBIDDEN:
+        return f"{answered}: may this user read it (ClusterRole system:service-account-issuer-discovery)?"
+    said = _status_message(error.body)
+    return f"{answered}: {said}" if said else answered
+
+
+def _status_message(body: Any) -> str:
+    """The `message` of the Status the API server sent with an error, if it sent one."""
+    try:
+        status = json.loads(body) if isinstance(body, (str, bytes)) else None
+    except ValueError:
+        return ""
+    message = status.get("message") if isinstance(status, dict) else None
+    return message.strip() if isinstance(message, str) else ""
 
 
 def _load_pem_block(label: bytes, block: bytes, *, source: str) -> PublicKeyTypes:

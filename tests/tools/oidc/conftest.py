@@ -1,16 +1,17 @@
-"""Fixtures of the OIDC tooling tests: generated signing keys, a CA hierarchy and local TLS servers."""
+"""Fixtures of the OIDC tooling tests: generated signing keys, a CA hierarchy, local TLS servers and the
+in-test API server."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.tools.oidc.oidc_artefacts import IssuerDiscoveryStub, Pki, TlsServer, certificate
+from tests.fake_apiserver import fake_apiserver_fixture, fake_kubeconfig_fixture  # noqa: F401 - fixtures
+from tests.tools.oidc.oidc_artefacts import Pki, TlsServer, certificate
 
 
 @pytest.fixture(scope="session")
@@ -71,16 +72,3 @@ def tls_server(tmp_path: Path) -> Iterator[Callable[..., TlsServer]]:
     yield start
     for server in servers:
         server.stop()
-
-
-@pytest.fixture
-def issuer_discovery_stub() -> Iterator[Callable[[dict[str, tuple[int, Any]]], IssuerDiscoveryStub]]:
-    stubs: list[IssuerDiscoveryStub] = []
-
-    def start(responses: dict[str, tuple[int, Any]]) -> IssuerDiscoveryStub:
-        stubs.append(IssuerDiscoveryStub(responses))
-        return stubs[-1]
-
-    yield start
-    for stub in stubs:
-        stub.stop()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import http.server
-import json
 import socket
 import ssl
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -114,55 +111,3 @@ class TlsServer:
         self._stopped.set()
         self._thread.join()
         self._listener.close()
-
-
-class IssuerDiscoveryStub:
-    """A stand-in for the two ServiceAccount-issuer discovery endpoints of kube-apiserver, on 127.0.0.1.
-
-    Not a Kubernetes API server: it answers only the paths in `responses` (status, JSON body) and 404
-    otherwise, which is all `oidc discovery --from-cluster` asks for.
-    """
-
-    def __init__(self, responses: dict[str, tuple[int, Any]]) -> None:
-        self.responses = responses
-        self.authorizations: list[str | None] = []
-        stub = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                stub.authorizations.append(self.headers.get("Authorization"))
-                status, body = stub.responses.get(self.path, (404, {"kind": "Status", "code": 404}))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: pytest shows the test's own output only."""
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def write_kubeconfig(self, path: Path, *, token: str) -> Path:
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "stub", "cluster": {"server": self.url}}],
-            "users": [{"name": "stub", "user": {"token": token}}],
-            "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "stub"}}],
-            "current-context": "stub",
-        }
-        path.write_text(json.dumps(config))
-        return path
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()

@@ -1,22 +1,23 @@
-"""`oidc discovery --from-cluster`: publish exactly the keys and issuer the API server uses."""
+"""`oidc discovery --from-cluster`: publish exactly the keys and issuer the API server uses.
+
+The API server here is the in-test stand-in, which negotiates content as kube-apiserver does (406 to the
+JWKS unless `application/jwk-set+json` is acceptable); `tests/apiserver/test_tokens.py` runs the command
+against the real one.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.tools.oidc.oidc_artefacts import IssuerDiscoveryStub
+from tests.fake_apiserver import FAKE_TOKEN, FakeApiServer
 from tests.tools.oidc.test_discovery import ISSUER, sign_token, verify_with_jwks
 from webhook.cli import main
 from webhook.tools.oidc_discovery import jwks_from_keys
-
-StartStub = Callable[[dict[str, tuple[int, Any]]], IssuerDiscoveryStub]
-TOKEN = "stub-bearer-token"
 
 
 @pytest.fixture
@@ -27,32 +28,26 @@ def cluster_jwks(
     return {"keys": jwks_from_keys([(rsa_key.public_key(), "rsa"), (ec_keys["ES256"].public_key(), "ec")])}
 
 
-def cluster_responses(jwks: dict[str, Any], *, issuer: str = ISSUER) -> dict[str, tuple[int, Any]]:
-    return {
-        "/.well-known/openid-configuration": (
-            200,
-            {"issuer": issuer, "jwks_uri": f"{issuer}/openid/v1/jwks"},
-        ),
-        "/openid/v1/jwks": (200, jwks),
-    }
+def serve(fake_apiserver: FakeApiServer, jwks: dict[str, Any], *, issuer: str = ISSUER) -> None:
+    fake_apiserver.serve_issuer_discovery({"issuer": issuer, "jwks_uri": f"{issuer}/openid/v1/jwks"}, jwks)
 
 
-def from_cluster(stub: IssuerDiscoveryStub, tmp_path: Path, *arguments: str) -> int:
-    kubeconfig = stub.write_kubeconfig(tmp_path / "kubeconfig", token=TOKEN)
+def from_cluster(kubeconfig: Path, tmp_path: Path, *arguments: str) -> int:
     return main(["oidc", "discovery", "--from-cluster", "--kubeconfig", str(kubeconfig),
                  "--out-dir", str(tmp_path / "out"), *arguments])  # fmt: skip
 
 
 def test_publishes_the_clusters_issuer_and_keys_so_its_tokens_verify(
-    issuer_discovery_stub: StartStub,
+    fake_apiserver: FakeApiServer,
+    fake_kubeconfig: Path,
     cluster_jwks: dict[str, Any],
     rsa_key: rsa.RSAPrivateKey,
     ec_keys: dict[str, ec.EllipticCurvePrivateKey],
     tmp_path: Path,
 ) -> None:
-    stub = issuer_discovery_stub(cluster_responses(cluster_jwks))
+    serve(fake_apiserver, cluster_jwks)
 
-    assert from_cluster(stub, tmp_path) == 0
+    assert from_cluster(fake_kubeconfig, tmp_path) == 0
 
     configuration = json.loads((tmp_path / "out" / ".well-known" / "openid-configuration").read_text())
     jwks = json.loads((tmp_path / "out" / "keys.json").read_text())
@@ -62,18 +57,19 @@ def test_publishes_the_clusters_issuer_and_keys_so_its_tokens_verify(
     assert jwks == cluster_jwks
     assert verify_with_jwks(sign_token(rsa_key, algorithm="RS256"), jwks)["iss"] == ISSUER
     assert verify_with_jwks(sign_token(ec_keys["ES256"], algorithm="ES256"), jwks)["iss"] == ISSUER
-    assert set(stub.authorizations) == {f"Bearer {TOKEN}"}
+    assert {request.authorization for request in fake_apiserver.requests} == {f"Bearer {FAKE_TOKEN}"}
 
 
 def test_an_issuer_other_than_the_clusters_is_written_with_a_warning(
-    issuer_discovery_stub: StartStub,
+    fake_apiserver: FakeApiServer,
+    fake_kubeconfig: Path,
     cluster_jwks: dict[str, Any],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stub = issuer_discovery_stub(cluster_responses(cluster_jwks, issuer="https://kubernetes.default.svc"))
+    serve(fake_apiserver, cluster_jwks, issuer="https://kubernetes.default.svc")
 
-    assert from_cluster(stub, tmp_path, "--issuer", ISSUER) == 0
+    assert from_cluster(fake_kubeconfig, tmp_path, "--issuer", ISSUER) == 0
 
     configuration = json.loads((tmp_path / "out" / ".well-known" / "openid-configuration").read_text())
     assert configuration["issuer"] == ISSUER
@@ -84,14 +80,15 @@ def test_an_issuer_other_than_the_clusters_is_written_with_a_warning(
 
 
 def test_a_cluster_issuer_ending_in_a_slash_is_named_in_a_warning(
-    issuer_discovery_stub: StartStub,
+    fake_apiserver: FakeApiServer,
+    fake_kubeconfig: Path,
     cluster_jwks: dict[str, Any],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stub = issuer_discovery_stub(cluster_responses(cluster_jwks, issuer=f"{ISSUER}/"))
+    serve(fake_apiserver, cluster_jwks, issuer=f"{ISSUER}/")
 
-    assert from_cluster(stub, tmp_path) == 0
+    assert from_cluster(fake_kubeconfig, tmp_path) == 0
 
     warning = capsys.readouterr().err
     assert f"the cluster signs tokens with issuer '{ISSUER}/', which ends in '/'" in warning
@@ -111,56 +108,108 @@ def test_without_a_cluster_the_error_names_the_offline_way(
     assert "or --issuer URL --key FILE to run without a cluster" in error
 
 
+def one_line_error(status: int, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> str:
+    """The error of a run that must fail with exit status 1, one line, and nothing written."""
+    error = capsys.readouterr().err
+    assert (status, error.count("\n")) == (1, 1)
+    assert not (tmp_path / "out").exists()
+    return error
+
+
+def test_a_cluster_without_issuer_discovery_is_told_which_versions_serve_it(
+    fake_kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = one_line_error(from_cluster(fake_kubeconfig, tmp_path), capsys, tmp_path)
+
+    assert "does not serve /.well-known/openid-configuration" in error
+    assert (
+        "on by default from Kubernetes 1.20 (1.18 and 1.19: --feature-gates=ServiceAccountIssuerDiscovery"
+        in error
+    )
+    assert "1.21" not in error
+    assert "--issuer URL --key FILE" in error
+
+
 @pytest.mark.parametrize(
-    ("responses", "message"),
+    ("code", "explanation"),
     [
-        ({}, "does not serve /.well-known/openid-configuration: ServiceAccount issuer discovery needs"),
-        ({"/.well-known/openid-configuration": (403, {"kind": "Status"})}, "answered 403"),
-        ({"/.well-known/openid-configuration": (200, {"jwks_uri": "x"})}, 'has no "issuer"'),
-        (
-            {
-                "/.well-known/openid-configuration": (200, {"issuer": ISSUER}),
-                "/openid/v1/jwks": (200, {"keys": []}),
-            },
-            'expected a JWKS with a non-empty "keys" list',
-        ),
-        (
-            {
-                "/.well-known/openid-configuration": (200, {"issuer": "http://plain.example.com"}),
-                "/openid/v1/jwks": (200, {"keys": [{"kty": "RSA", "kid": "k", "alg": "RS256"}]}),
-            },
-            "must start with https://",
-        ),
+        (401, "401 Unauthorized for /.well-known/openid-configuration: it does not accept the kubeconfig's"),
+        (403, "403 Forbidden for /.well-known/openid-configuration: may this user read it (ClusterRole "
+              "system:service-account-issuer-discovery)?"),
     ],
-    ids=["old cluster", "forbidden", "no issuer", "no keys", "cluster issuer not https"],
-)
-def test_cluster_that_cannot_be_published_is_a_one_line_error(
-    responses: dict[str, tuple[int, Any]],
-    message: str,
-    issuer_discovery_stub: StartStub,
+    ids=["unauthorized", "forbidden"],
+)  # fmt: skip
+def test_a_refused_user_is_sent_to_its_credentials_or_rbac(
+    code: int,
+    explanation: str,
+    fake_apiserver: FakeApiServer,
+    fake_kubeconfig: Path,
+    cluster_jwks: dict[str, Any],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stub = issuer_discovery_stub(responses)
+    serve(fake_apiserver, cluster_jwks)
+    fake_apiserver.fail_next("get", code)
 
-    status = from_cluster(stub, tmp_path)
+    error = one_line_error(from_cluster(fake_kubeconfig, tmp_path), capsys, tmp_path)
 
-    error = capsys.readouterr().err
-    assert (status, error.count("\n")) == (1, 1)
+    assert f"the API server answered {explanation}" in error
+
+
+@pytest.mark.parametrize("code", [406, 500, 503])
+def test_other_refusals_say_what_the_server_said_and_do_not_blame_permissions(
+    code: int,
+    fake_apiserver: FakeApiServer,
+    fake_kubeconfig: Path,
+    cluster_jwks: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    serve(fake_apiserver, cluster_jwks)
+    fake_apiserver.fail_next("get", code)
+
+    error = one_line_error(from_cluster(fake_kubeconfig, tmp_path), capsys, tmp_path)
+
+    assert f"the API server answered {code} " in error
+    assert error.rstrip().endswith(f"for /.well-known/openid-configuration: injected {code}")
+    assert "ClusterRole" not in error
+    assert "credentials" not in error
+
+
+@pytest.mark.parametrize(
+    ("configuration", "jwks", "message"),
+    [
+        ({"jwks_uri": "x"}, {"keys": []}, 'has no "issuer"'),
+        ({"issuer": ISSUER}, {"keys": []}, 'expected a JWKS with a non-empty "keys" list'),
+        (
+            {"issuer": "http://plain.example.com"},
+            {"keys": [{"kty": "RSA", "kid": "k", "alg": "RS256"}]},
+            "must start with https://",
+        ),
+    ],
+    ids=["no issuer", "no keys", "cluster issuer not https"],
+)
+def test_documents_that_cannot_be_published_are_a_one_line_error(
+    configuration: dict[str, Any],
+    jwks: dict[str, Any],
+    message: str,
+    fake_apiserver: FakeApiServer,
+    fake_kubeconfig: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake_apiserver.serve_issuer_discovery(configuration, jwks)
+
+    error = one_line_error(from_cluster(fake_kubeconfig, tmp_path), capsys, tmp_path)
+
     assert message in error
-    assert not (tmp_path / "out").exists()
 
 
 def test_unreachable_cluster_is_a_one_line_error(
-    issuer_discovery_stub: StartStub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_apiserver: FakeApiServer, fake_kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stub = issuer_discovery_stub({})
-    kubeconfig = stub.write_kubeconfig(tmp_path / "kubeconfig", token=TOKEN)
-    stub.stop()
+    fake_apiserver.stop()
 
-    status = main(["oidc", "discovery", "--from-cluster", "--kubeconfig", str(kubeconfig),
-                   "--out-dir", str(tmp_path / "out")])  # fmt: skip
+    error = one_line_error(from_cluster(fake_kubeconfig, tmp_path), capsys, tmp_path)
 
-    error = capsys.readouterr().err
-    assert (status, error.count("\n")) == (1, 1)
     assert "cannot reach the API server for /.well-known/openid-configuration" in error
