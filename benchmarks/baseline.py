@@ -16,11 +16,17 @@ what merely checking the JSON costs, below any decoder that keeps the fields it 
 
 With `--spin-us N` it busy-waits N µs per request before answering (`benchmarks.handler_budget`): what a
 handler's time costs the server, whatever the handler does.
+
+With `--allow` (no `--responses`) it is a do-nothing webhook a real API server can call: every review is
+answered allowed, with its own uid and no patch. A constant answer would not do there, since the API server
+rejects an answer whose uid is not the request's; so this mode decodes each review with `json.loads`, the
+least any correct webhook does. `benchmarks.apiserver_latency` registers it in place of ours.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +67,29 @@ class ConstantReviewApp:
         await send({"type": "http.response.body", "body": body})
 
 
+class AllowingApp:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        review = await _read_body(receive)
+        body = allowed(review) if scope["method"] == "POST" else _READY
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def allowed(review: bytes) -> bytes:
+    """The same AdmissionReview version back, as the API server requires, allowing the request unchanged."""
+    request = json.loads(review)
+    return json.dumps(
+        {
+            "apiVersion": request["apiVersion"],
+            "kind": "AdmissionReview",
+            "response": {"uid": request["request"]["uid"], "allowed": True},
+        }
+    ).encode()
+
+
 async def _read_body(receive: Receive) -> bytes:
     """Any real handler needs the review in one piece, so the ceiling pays for that too."""
     chunks: list[bytes] = []
@@ -85,15 +114,26 @@ def main() -> None:
     parser.add_argument("--tls-key", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--bind-address", default="127.0.0.1")
-    parser.add_argument("--responses", type=Path, required=True, help="directory of <input>.json answers")
+    answers = parser.add_mutually_exclusive_group(required=True)
+    answers.add_argument("--responses", type=Path, help="directory of <input>.json answers")
+    answers.add_argument(
+        "--allow", action="store_true", help="allow every review unchanged: a do-nothing webhook"
+    )
     work = parser.add_mutually_exclusive_group()
     work.add_argument("--decode", action="store_true", help="decode each review first: the parse floor")
     work.add_argument("--scan", action="store_true", help="read each review's JSON through, building nothing")
     work.add_argument("--spin-us", type=float, metavar="N", help="busy-wait N µs per review first")
     args = parser.parse_args()
-    responses = {path.stem: path.read_bytes() for path in sorted(args.responses.glob("*.json"))}
+    app: ConstantReviewApp | AllowingApp
+    if args.allow:
+        app = AllowingApp()
+    else:
+        responses = {path.stem: path.read_bytes() for path in sorted(args.responses.glob("*.json"))}
+        app = ConstantReviewApp(
+            responses, work=_work(decode=args.decode, scan=args.scan, spin_us=args.spin_us)
+        )
     server_settings.serve(
-        ConstantReviewApp(responses, work=_work(decode=args.decode, scan=args.scan, spin_us=args.spin_us)),
+        app,
         host=args.bind_address,
         port=args.port,
         tls_cert=args.tls_cert,

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.summary import percentile
+
 _SPIN_NS = 2_000_000
 """Closer than this to the next send, poll instead of sleeping in epoll (which rounds up to 1 ms)."""
 _LATE_NS = 1_000_000
@@ -85,10 +87,7 @@ class LoadResult:
 
     def percentile(self, fraction: float) -> float:
         """Latency in seconds at `fraction` (0.99 = p99), nearest rank; 1.0 is the maximum."""
-        if not self.latencies_ns:
-            return math.nan
-        rank = max(math.ceil(fraction * len(self.latencies_ns)), 1)
-        return self.latencies_ns[rank - 1] / 1e9
+        return percentile(self.latencies_ns, fraction) / 1e9
 
     @property
     def mean(self) -> float:

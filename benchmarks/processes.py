@@ -17,8 +17,9 @@ _SCHED_STATS = Path("/proc/self/sched").exists()
 _READY_POLL_S = 0.005
 
 
-def pinned(command: Sequence[str], *, cpu: int) -> list[str]:
-    return ["taskset", "--cpu-list", str(cpu), *command]
+def pinned(command: Sequence[str], *, cpu: int | None) -> list[str]:
+    """`command` bound to `cpu`, or left to the scheduler when `cpu` is None."""
+    return list(command) if cpu is None else ["taskset", "--cpu-list", str(cpu), *command]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,7 +40,13 @@ class ServerProcess:
 
     @classmethod
     def start(
-        cls, command: Sequence[str], *, cpu: int, readiness: Readiness, log: Path, timeout: float = 60.0
+        cls,
+        command: Sequence[str],
+        *,
+        cpu: int | None,
+        readiness: Readiness,
+        log: Path,
+        timeout: float = 60.0,
     ) -> ServerProcess:
         started = time.perf_counter()
         with log.open("wb") as output:

@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import cache_memory, machine, wrk
+from benchmarks import apiserver_latency, cache_memory, machine, wrk
 from benchmarks.handler_budget import SPIN_LADDER_US, decoding_time
 from benchmarks.inputs import AWS_REGION, NAMES, NO_ROLE, TYPICAL, write_inputs
 from benchmarks.interference import wait_for_quiet
@@ -112,6 +112,8 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
                 cpu = measure_cpu(server, plan=plan, setup=setup, run=run, names=(TYPICAL,))
                 spin_cpu[-1][spin] = cpu[TYPICAL]
         cache = cache_memory.measure(smoke=smoke)
+        wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
+        admission = apiserver_latency.measure(smoke=smoke)
         results = Results(
             plan=plan,
             smoke=smoke,
@@ -126,6 +128,7 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
             decoding_seconds=decoding_time(inputs.bodies[TYPICAL].read_bytes()),
             verdicts=judge(ours=samples[ours.name], baseline=samples[baseline.name], cache=cache),
             cache=cache,
+            admission=admission,
             seconds=time.perf_counter() - started,
         )
     return render(results)

@@ -26,3 +26,10 @@ class Spread:
     def ratios(cls, ours: Sequence[float], baseline: Sequence[float]) -> Spread:
         """Run i of ours against run i of the baseline: they ran back to back, so they shared the noise."""
         return cls.of([a / b if b else math.nan for a, b in zip(ours, baseline, strict=True)])
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    """The value at `fraction` (0.99 = p99) of ascending `ordered`, nearest rank; 1.0 is the maximum."""
+    if not ordered:
+        return math.nan
+    return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]

@@ -22,6 +22,7 @@ SECTIONS = (
     "## What the CPU target leaves for the handler",
     "## Load generator check",
     "## ServiceAccount cache",
+    "## Admission latency through the API server",
     "## Method",
 )
 
@@ -35,7 +36,7 @@ def smoke(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[st
         cwd=repo_root,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
@@ -101,3 +102,32 @@ def test_handler_budget_is_measured_for_every_busy_wait(smoke: tuple[str, str]) 
     ]
     assert all(cell != "n/a" for row in rows for cell in row[1:3])
     assert "decoder alone takes" in smoke[1].split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_pods_went_through_the_api_server_under_every_configuration(smoke: tuple[str, str]) -> None:
+    """Both webhooks were called by the real API server, and only ours stored credentials in the pods."""
+    heading = "## Admission latency through the API server"
+    waits, creations, ratios = _tables(smoke[1], heading)
+
+    assert [row[0] for row in waits] == ["pod-identity-webhook", "baseline (allows, no patch)"]
+    assert all(int(calls) > 0 for _label, calls, *_rest in waits)
+    stored = {row[0]: int(row[1]) for row in creations}
+    assert stored["pod-identity-webhook"] > 0
+    assert stored["baseline (allows, no patch)"] == stored["none"] == 0
+    assert all(cell != "n/a" for row in creations for cell in row[2:4])
+    assert len(ratios) == 4
+
+
+def _tables(report: str, heading: str) -> list[list[list[str]]]:
+    """Each markdown table of one section, as rows of cells without the header."""
+    section = report.split(heading, 1)[1].split("\n## ", 1)[0]
+    tables: list[list[list[str]]] = []
+    previous_was_row = False
+    for line in section.splitlines():
+        is_row = line.startswith("|")
+        if is_row and not previous_was_row:
+            tables.append([])
+        elif is_row and not line.startswith("|---"):
+            tables[-1].append([cell.strip() for cell in line.strip("|").split("|")])
+        previous_was_row = is_row
+    return tables
