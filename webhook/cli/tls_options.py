@@ -16,6 +16,12 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 DEFAULT_CHECK_INTERVAL = 30.0
 
 
+def dns_name_list(text: str) -> tuple[str, ...]:
+    """Comma-separated names in their order, each once; `start_tls` checks them so a bad one stops the
+    start with the flag named, not a renewal months later."""
+    return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+
+
 def add_tls_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tls")
     add_flag(group, "--tls-mode", default="files", choices=TLS_MODES,
@@ -33,6 +39,9 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
              help="Service in front of the webhook, named in the certificate (self mode)")  # fmt: skip
     add_flag(group, "--cluster-domain", metavar="DOMAIN", default=DEFAULT_CLUSTER_DOMAIN,
              help="cluster DNS domain, for the certificate's fully qualified name (self mode)")  # fmt: skip
+    add_flag(group, "--tls-extra-dns-names", metavar="NAME,...", type=dns_name_list, default="",
+             help="more DNS names for the self-managed certificate, for an API server that dials a URL "
+                  "such as https://localhost:PORT/mutate (self mode)")  # fmt: skip
     add_flag(group, "--tls-cert-validity-days", metavar="DAYS", type=validity_days,
              default=DEFAULT_CERT_VALIDITY.days,
              help="lifetime of the self-managed serving certificate; renewed in its last third")  # fmt: skip

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from webhook.cluster import kube_client
-from webhook.errors import ConfigurationError
+from webhook.errors import CertificateError, ConfigurationError
 from webhook.tls.certificate_rotation import RotationPolicy
 from webhook.tls.certs import check_dns_name
 from webhook.tls.serving import ServingTLS, TLSFileReloader, TLSRuntime
@@ -48,6 +49,25 @@ async def start_tls(
     return TLSRuntime(serving=serving, task=asyncio.create_task(reloader.run()))
 
 
+def check_extra_dns_name(name: str) -> None:
+    """ConfigurationError naming the flag unless `name` can go into the certificate as a DNS name. An IP
+    address is refused rather than stored as a DNS name: clients dialling an IP match only IP entries, so
+    it would be in the certificate and still fail every handshake."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        raise ConfigurationError(
+            f"--tls-extra-dns-names: {name!r} is an IP address; the self-managed certificate holds DNS "
+            "names only, so register the webhook by a name that resolves to it (for example localhost)"
+        )
+    try:
+        check_dns_name(name)
+    except CertificateError as error:
+        raise ConfigurationError(f"--tls-extra-dns-names: {error}") from None
+
+
 def self_managed_settings_from(args: argparse.Namespace, *, namespace: str) -> SelfManagedSettings:
     from webhook.tls.self_managed import SelfManagedSettings, service_dns_names  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
 
@@ -55,14 +75,17 @@ def self_managed_settings_from(args: argparse.Namespace, *, namespace: str) -> S
         ca_validity=timedelta(days=args.tls_ca_validity_days),
         cert_validity=timedelta(days=args.tls_cert_validity_days),
     )
-    dns_names = service_dns_names(
+    service_names = service_dns_names(
         service=args.service_name, namespace=namespace, cluster_domain=args.cluster_domain
     )
-    for name in dns_names:
+    for name in service_names:
         check_dns_name(name)  # at start, in one line, not at each renewal
+    extra_names = tuple(args.tls_extra_dns_names)
+    for name in extra_names:
+        check_extra_dns_name(name)
     return SelfManagedSettings(
         namespace=namespace,
-        dns_names=dns_names,
+        dns_names=tuple(dict.fromkeys((*service_names, *extra_names))),
         secret_name=args.tls_secret,
         webhook_config_name=args.webhook_config_name,
         policy=policy,
