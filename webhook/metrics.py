@@ -107,6 +107,31 @@ CERTIFICATE_EXPIRY = Gauge(
     namespace=_NAMESPACE,
     registry=REGISTRY,
 )
+CA_EXPIRY = Gauge(
+    "ca_expiry_timestamp_seconds",
+    "When the CA of the caBundle expires (Unix time); --tls-mode self only, where the webhook keeps the CA.",
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
+CACHE_SYNCED = Gauge(
+    "serviceaccount_cache_synced",
+    "1 once the ServiceAccounts have been read in full (the first list, or the file), else 0.",
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
+WATCH_FAILURES = Counter(
+    "watch_failures",
+    "Lists and watches of a cluster collection that failed and are being retried, by watch.",
+    ["watch"],
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
+READY = Gauge(
+    "ready",
+    "1 while this replica is ready to admit pods (what /readyz answers), else 0.",
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
 CONFIG_RELOADS = Counter(
     "config_reloads",
     "Reloads of watched configuration, by source (tls, role-mappings, pod-identity-associations) and result.",

@@ -35,6 +35,7 @@ def start(fake_apiserver: FakeApiServer, cluster: ApiClient) -> Iterator[Callabl
         events.append(f"{event} {item.metadata.name}")
 
     list_watch = ListWatch(
+        name="serviceaccounts",
         description="serviceaccounts",
         list_call=CoreV1Api(cluster).list_service_account_for_all_namespaces,
         item_type=KubeObject,

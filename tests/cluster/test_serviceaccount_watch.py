@@ -167,6 +167,7 @@ def test_a_watch_ended_by_the_server_resumes_from_its_last_bookmark(
     )
     current = fake_apiserver.get("v1", "ConfigMap", "busy", "x")
     assert current is not None
+    failures_before = metric("watch_failures_total", watch="serviceaccounts")
 
     watching(fake_apiserver)
     fake_apiserver.end_watches()
@@ -175,6 +176,7 @@ def test_a_watch_ended_by_the_server_resumes_from_its_last_bookmark(
     resumed = [request for request in fake_apiserver.requests if request.verb == "watch"][1]
     assert resumed.query["resourceVersion"] == current["metadata"]["resourceVersion"]
     assert resumed.query["allowWatchBookmarks"] == "true"
+    assert metric("watch_failures_total", watch="serviceaccounts") == failures_before, "a routine end"
 
 
 def test_api_errors_are_logged_and_retried_until_the_list_succeeds(
@@ -182,6 +184,7 @@ def test_api_errors_are_logged_and_retried_until_the_list_succeeds(
 ) -> None:
     fake_apiserver.apply(service_account("app", role=role_arn("app")))
     fake_apiserver.fail_next("list", 403, times=3)
+    failures_before = metric("watch_failures_total", watch="serviceaccounts")
 
     with caplog.at_level(logging.WARNING, logger="webhook.list_watch"):
         directory = start()
@@ -190,6 +193,7 @@ def test_api_errors_are_logged_and_retried_until_the_list_succeeds(
     reconnects = [record.getMessage() for record in caplog.records if "403" in record.getMessage()]
     assert len(reconnects) == 3
     assert "reconnecting in" in reconnects[0]
+    assert metric("watch_failures_total", watch="serviceaccounts") - failures_before == 3
 
 
 def test_a_miss_is_read_from_the_api_and_cached(fake_apiserver: FakeApiServer, start: Start) -> None:

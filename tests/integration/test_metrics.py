@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from cryptography import x509
 
 from tests.engine.support import pod
@@ -58,3 +59,10 @@ def test_certificate_expiry_is_the_served_certificate_not_after(server: RunningS
     exposed = value(scrape(server), "certificate_expiry_timestamp_seconds")
 
     assert exposed == certificate.not_valid_after_utc.timestamp()
+
+
+@pytest.mark.parametrize(
+    "metric", ["ready", "serviceaccount_cache_synced"], ids=["ready", "serviceaccount cache synced"]
+)
+def test_a_ready_server_with_its_serviceaccounts_read_says_so(server: RunningServer, metric: str) -> None:
+    assert value(scrape(server), metric) == 1

@@ -22,7 +22,7 @@ from webhook import metrics
 from webhook.cli.tls_options import add_tls_options
 from webhook.errors import CertificateError
 from webhook.tls.certificate_rotation import RotationPolicy, next_state
-from webhook.tls.certs import covers_dns_names, is_issued_by, utc_now
+from webhook.tls.certs import covers_dns_names, is_issued_by, not_after, utc_now
 from webhook.tls.self_managed import (
     SelfManagedSettings,
     SelfManagedTLS,
@@ -250,6 +250,27 @@ def test_ca_rotation_keeps_the_previous_ca_trusted_and_every_replica_follows(
     second.reconcile()
     assert published_bundles(with_configuration) == [certificates(new_ca)] * 2
     assert "ca-previous.crt" not in stored_secret(with_configuration)["data"]
+
+
+def ca_expiry_metric() -> float | None:
+    return metrics.REGISTRY.get_sample_value("pod_identity_webhook_ca_expiry_timestamp_seconds")
+
+
+def test_the_ca_expiry_metric_is_the_current_cas_and_follows_a_rotation(
+    with_configuration: FakeApiServer, replica: Callable[[], Replica], clock: Clock
+) -> None:
+    first = replica()
+    first.reconcile()
+    old_ca = decoded(stored_secret(with_configuration), "ca.crt")
+    assert ca_expiry_metric() == not_after(old_ca).timestamp()
+
+    for days in (21, 21, 19):  # day 61: the 90-day CA is in its last third, so a new CA becomes current
+        clock.advance(days * DAY)
+        first.reconcile()
+
+    new_ca = decoded(stored_secret(with_configuration), "ca.crt")
+    assert new_ca != old_ca
+    assert ca_expiry_metric() == not_after(new_ca).timestamp()
 
 
 def test_certificate_is_served_even_before_the_webhook_configuration_exists(

@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fake_apiserver import FakeApiServer
 from tests.integration.server_process import (
@@ -40,6 +42,7 @@ def readyz(port: int, ca_bundle: bytes) -> bytes:
 @dataclass
 class Server:
     port: int
+    metrics_port: int
     process: subprocess.Popen[bytes]
     log: Path
 
@@ -74,7 +77,9 @@ def start_self_managed(
             process = subprocess.Popen(
                 command, cwd=repo_root, env=clean_environment(), stdout=log, stderr=log
             )
-        started.append(Server(port=port, process=process, log=tmp_path / "serve.log"))
+        started.append(
+            Server(port=port, metrics_port=metrics_port, process=process, log=tmp_path / "serve.log")
+        )
         return started[-1]
 
     yield start
@@ -100,6 +105,16 @@ def probe(port: int, path: str) -> bytes:
         return b"".join(iter(lambda: tls.recv(4096), b""))
 
 
+def ready_metric(server: Server) -> float | None:
+    """What the alert on ready replicas reads: `pod_identity_webhook_ready` on the metrics port."""
+    response = httpx.get(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=30)
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }.get("pod_identity_webhook_ready")
+
+
 def test_a_webhook_waiting_for_its_certificate_is_alive_but_not_ready(
     start_self_managed: StartServer, fake_apiserver: FakeApiServer
 ) -> None:
@@ -123,6 +138,7 @@ def test_a_webhook_waiting_for_its_certificate_is_alive_but_not_ready(
     readiness = probe(server.port, "/readyz")
     assert readiness.startswith(b"HTTP/1.1 503")
     assert b"no serving certificate loaded yet" in readiness
+    assert ready_metric(server) == 0
 
 
 def test_serve_in_self_mode_is_trusted_through_the_ca_bundle_it_publishes(
@@ -142,6 +158,7 @@ def test_serve_in_self_mode_is_trusted_through_the_ca_bundle_it_publishes(
         assert time.monotonic() < deadline, f"not ready within {STARTUP_LIMIT_SECONDS} s"
         time.sleep(0.1)
 
+    assert ready_metric(self_managed_server) == 1
     secret = fake_apiserver.get("v1", "Secret", "pod-identity-webhook", NAMESPACE)
     assert secret is not None
     assert base64.b64decode(bundle) == base64.b64decode(secret["data"]["ca.crt"])

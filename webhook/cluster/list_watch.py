@@ -9,7 +9,8 @@ to callbacks. What it guarantees, and the reasons:
 - a 410 Gone (the API server no longer has that history) is answered by listing again, which also catches
   deletions that happened while disconnected;
 - any other failure reconnects after an exponential backoff with jitter (so replicas do not stampede a
-  recovering API server), and each reconnect is logged.
+  recovering API server), and each reconnect is logged; failures are also counted by the watch's name
+  (WATCH_FAILURES), since the cache keeps answering from its last state and nothing else shows it is stale.
 
 Responses are decoded with msgspec into the few fields the caller declares (`item_type`), never into the
 client's model classes: a list of 100,000 ServiceAccounts would otherwise cost hundreds of megabytes.
@@ -28,6 +29,8 @@ from typing import Any, Generic, Literal, TypeVar
 import msgspec
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
+
+from webhook.metrics import WATCH_FAILURES
 
 logger = logging.getLogger("webhook.list_watch")
 
@@ -108,12 +111,13 @@ class ListWatch(Generic[T]):
 
     `list_call` is a list function of the official client's API classes, with the collection's fixed
     arguments (namespace, fieldSelector) bound: `CoreV1Api(client).list_service_account_for_all_namespaces`.
-    The callbacks run on the watch thread, one at a time.
+    The callbacks run on the watch thread, one at a time. `name` labels its failures in WATCH_FAILURES.
     """
 
     def __init__(
         self,
         *,
+        name: str,
         description: str,
         list_call: Callable[..., Any],
         item_type: type[T],
@@ -123,6 +127,7 @@ class ListWatch(Generic[T]):
         page_size: int = 500,
     ) -> None:
         self._description = description
+        self._failures = WATCH_FAILURES.labels(watch=name)
         self._list_call = list_call
         self._item_decoder = msgspec.json.Decoder(item_type)
         self._page_decoder = msgspec.json.Decoder(_Page)
@@ -177,6 +182,7 @@ class ListWatch(Generic[T]):
                     self._resource_version = None
                 else:
                     level, outcome = logging.WARNING, describe_api_error(error)
+                    self._failures.inc()
             # A watch that delivered events was healthy: reconnect at once after a routine end or a 410, and
             # start the backoff over after a failure. Without events, every round backs off further, so a
             # server that keeps failing (or answers 410 right after each list) is not hammered.

@@ -51,6 +51,7 @@ class RoleMappingsWatch:
             field_selector=f"metadata.name={CONFIG_MAP_NAME}",
         )
         self._list_watch = ListWatch(
+            name="role-mappings",
             description=self._where,
             list_call=list_call,
             item_type=ConfigMapData,

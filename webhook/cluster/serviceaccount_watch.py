@@ -42,6 +42,7 @@ class WatchedServiceAccounts:
         self._fallback_timeout = fallback_timeout
         self._decoder = msgspec.json.Decoder(KubeObject)
         self._list_watch = ListWatch(
+            name="serviceaccounts",
             description="serviceaccounts in all namespaces",
             list_call=self._core.list_service_account_for_all_namespaces,
             item_type=KubeObject,

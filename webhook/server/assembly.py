@@ -25,7 +25,7 @@ from prometheus_client import start_http_server
 from webhook import __version__
 from webhook.cluster.runtime_sources import start_identity_sources
 from webhook.engine.settings import MutationSettings
-from webhook.metrics import REGISTRY
+from webhook.metrics import CACHE_SYNCED, READY, REGISTRY
 from webhook.server.admission import AdmissionHandler
 from webhook.server.http_app import WebhookApp, health_app
 from webhook.server.http_protocol import GuardedHttpToolsProtocol
@@ -115,6 +115,9 @@ async def _serve_on(
                     return False, "no serving certificate loaded yet"
                 return sources.synced()
 
+            # Read at scrape time, so alerts see what the probes see without a second source of truth.
+            READY.set_function(lambda: float(ready()[0]))
+            CACHE_SYNCED.set_function(lambda: float(sources.service_accounts.synced))
             handler = AdmissionHandler(
                 settings=settings,
                 service_accounts=sources.service_accounts,

@@ -28,7 +28,7 @@ from webhook import metrics
 from webhook.cluster.kube_json import KubeJson
 from webhook.errors import CertificateError
 from webhook.tls.certificate_rotation import CertificateState, RotationPolicy, describe_change, next_state
-from webhook.tls.certs import CertificateBundle, utc_now
+from webhook.tls.certs import CertificateBundle, not_after, utc_now
 from webhook.tls.serving import RELOAD_SOURCE, ServingTLS
 
 SECRET_TYPE = "kubernetes.io/tls"
@@ -128,6 +128,7 @@ class SelfManagedTLS:
     def reconcile(self) -> None:
         """One pass (blocking): bring the Secret up to date, publish its CA bundle, serve its certificate."""
         state = self._converge_secret()
+        metrics.CA_EXPIRY.set(not_after(state.current.ca_cert).timestamp())
         if self._serving.certificate != state.current.cert:
             expiry = self._serving.load_pem(cert=state.current.cert, key=state.current.key)
             logger.info(
