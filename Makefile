@@ -25,11 +25,16 @@ run: $(STAMP)
 		--service-account-file examples/serviceaccounts.yaml \
 		--bind-address 127.0.0.1 --aws-default-region us-west-2 --log-format text
 
-## tools: helm, shellcheck and a running Docker engine, for the chart, script and image tests; wrk for the benchmark's smoke test; kube-apiserver and etcd for the real-API-server suite
+## tools: helm, promtool, kubectl and the chart README generator for the chart, alert and plugin tests;
+## shellcheck and a running Docker engine for the script and image tests; wrk for the benchmark's smoke test;
+## kube-apiserver and etcd for the real-API-server suite
 tools:
 	scripts/ensure-kube-apiserver
 	scripts/ensure-etcd
 	scripts/ensure-helm
+	scripts/ensure-promtool
+	scripts/ensure-kubectl
+	scripts/ensure-readme-generator
 	scripts/ensure-docker
 	scripts/ensure-shellcheck
 	scripts/ensure-wrk
