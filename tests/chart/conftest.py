@@ -16,3 +16,8 @@ def helm(repo_root: Path) -> str:
 @pytest.fixture(scope="session")
 def chart(repo_root: Path, helm: str) -> Chart:
     return Chart(helm=helm, path=repo_root / "charts" / "pod-identity-webhook")
+
+
+@pytest.fixture(scope="session")
+def promtool(repo_root: Path) -> str:
+    return ensure(repo_root, "ensure-promtool")

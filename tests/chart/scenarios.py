@@ -54,7 +54,17 @@ EVERYTHING: Values = {
         "certManager": {"issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}},
     },
     "clusterDomain": "corp.internal",
-    "metrics": {"port": 9100, "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "metrics": {
+        "port": 9100,
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "prometheusRule": {
+            "enabled": True,
+            "labels": {"release": "prometheus"},
+            "runbookBaseUrl": "https://wiki.example.com/pod-identity-webhook/runbook",
+            "slowAdmissions": {"p99Seconds": 0.25, "for": "30m", "severity": "critical"},
+        },
+        "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Platform"}},
+    },
     "serviceAccount": {"name": "identity-webhook", "annotations": {"example.com/owner": "platform"}},
     "priorityClassName": "",
     "podAntiAffinity": "hard",
@@ -82,5 +92,5 @@ ALL: dict[str, Values] = {
     "secret": SECRET,
     "everything": EVERYTHING,
 }
-CUSTOM_RESOURCE_KINDS = {"Certificate", "Issuer", "ServiceMonitor"}
+CUSTOM_RESOURCE_KINDS = {"Certificate", "Issuer", "ServiceMonitor", "PrometheusRule"}
 """Kinds from cert-manager and the Prometheus Operator, which kubernetes-validate has no schema for."""

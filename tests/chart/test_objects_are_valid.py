@@ -67,7 +67,7 @@ def test_services_are_named_within_the_api_servers_limits_even_for_the_longest_n
         ("self", set()),
         ("secret", set()),
         ("cert-manager", {"Issuer", "Certificate"}),
-        ("everything", {"Certificate", "ServiceMonitor"}),
+        ("everything", {"Certificate", "ServiceMonitor", "PrometheusRule"}),
     ],
 )
 def test_custom_resources_appear_only_when_asked_for(chart: Chart, scenario: str, kinds: set[str]) -> None:

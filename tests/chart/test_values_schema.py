@@ -45,6 +45,14 @@ pytestmark = pytest.mark.helm
         ({"image": {"digest": "latest"}}, "image.digest: Does not match pattern"),
         ({"extraArgs": ["verbose"]}, "extraArgs.0: Does not match pattern"),
         ({"webhookTimeout": 10}, "Additional property webhookTimeout is not allowed"),
+        (
+            {"metrics": {"prometheusRule": {"failedOpen": {"for": "five minutes"}}}},
+            "metrics.prometheusRule.failedOpen.for: Does not match pattern",
+        ),
+        (
+            {"metrics": {"prometheusRule": {"slowAdmissions": {"p99Seconds": 0}}}},
+            "metrics.prometheusRule.slowAdmissions.p99Seconds: Must be greater than 0",
+        ),
     ],
 )
 def test_bad_values_are_rejected_with_a_message_naming_them(

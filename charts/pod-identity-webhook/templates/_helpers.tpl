@@ -72,3 +72,13 @@ pod-identity-webhook
 {{- define "piw.tlsMountPath" -}}
 /etc/pod-identity-webhook/tls
 {{- end }}
+
+{{/* The metrics Service; with a ServiceMonitor, Prometheus names the scrape job after it. */}}
+{{- define "piw.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "piw.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{/* PromQL label matchers that pick this release's replicas out of everything Prometheus scrapes. */}}
+{{- define "piw.metricsSelector" -}}
+{{- default (printf "namespace=%q, job=%q" .Release.Namespace (include "piw.metricsServiceName" .)) .Values.metrics.prometheusRule.selector }}
+{{- end }}
