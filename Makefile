@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := .ci/constraints.txt
 RUN_DIR := .run
 
-.PHONY: run test lint typecheck unit tools bench e2e-kind manifests lock clean
+.PHONY: run test lint typecheck unit tools bench e2e-kind manifests chart-readme lock clean
 
 # Installs the pinned versions of .ci/constraints.txt, so every machine tests what CI last passed with.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -65,6 +65,10 @@ e2e-kind:
 ## manifests: regenerate deploy/ from the Helm chart
 manifests: $(STAMP)
 	scripts/render-manifests
+
+## chart-readme: regenerate the chart README's table of values from values.yaml's `## @param` comments
+chart-readme:
+	scripts/render-chart-readme
 
 ## lock: resolve pyproject.toml's ranges afresh into .ci/constraints.txt (then run `make test`)
 lock:
