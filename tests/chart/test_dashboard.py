@@ -32,15 +32,18 @@ def dashboard(repo_root: Path) -> Json:
     return loaded
 
 
+LABEL_VALUES = re.compile(r"label_values\((?P<selector>.*), *\w+\)")
+
+
 def queries(board: Json) -> list[str]:
     """The PromQL of every panel, and the selector inside every `label_values(...)` variable."""
     panels = [target["expr"] for panel in board["panels"] for target in panel["targets"]]
     variables = [
-        re.fullmatch(r"label_values\((.*), *\w+\)", variable["query"]["query"]).group(1)  # type: ignore[union-attr]
-        for variable in board["templating"]["list"]
-        if variable["type"] == "query"
+        variable["query"]["query"] for variable in board["templating"]["list"] if variable["type"] == "query"
     ]
-    return panels + variables
+    selectors = [LABEL_VALUES.sub(r"\g<selector>", query) for query in variables]
+    assert not any("label_values" in selector for selector in selectors)
+    return panels + selectors
 
 
 def as_promql(query: str) -> str:
