@@ -1,5 +1,8 @@
 """The `pod-identity-webhook` command: one console script, one module per subcommand.
 
+The same commands but `serve` are also the kubectl plugin `kubectl pod-identity` (console script
+`kubectl-pod_identity`, found by kubectl on PATH), where a kubectl user looks for troubleshooting tools.
+
 Only the module of the subcommand being run is imported: `serve` starts faster and smaller without the
 offline tools' dependencies, and they never pay for the server's.
 """
@@ -28,17 +31,25 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
-    """The parser of every subcommand, or of `only` that one."""
+PROG = "pod-identity-webhook"
+KUBECTL_PLUGIN = "kubectl pod-identity"
+PLUGIN_SUBCOMMANDS = tuple(name for name in SUBCOMMANDS if name != "serve")
+"""The plugin runs where kubectl does, on an operator's machine: every tool, but never the server."""
+
+
+def build_parser(
+    *, only: str | None = None, prog: str = PROG, commands: Sequence[str] = tuple(SUBCOMMANDS)
+) -> argparse.ArgumentParser:
+    """The parser of every subcommand in `commands`, or of `only` that one."""
     parser = FlagParser(
-        prog="pod-identity-webhook",
+        prog=prog,
         description="Kubernetes admission webhook that gives pods AWS IAM roles through their ServiceAccounts.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in SUBCOMMANDS.items():
+    for name in commands:
         if only in (None, name):
-            importlib.import_module(module).register(subparsers)
+            importlib.import_module(SUBCOMMANDS[name]).register(subparsers)
     return parser
 
 
@@ -51,12 +62,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version"):
         arguments = reference_arguments(arguments)
-    command = arguments[0] if arguments and arguments[0] in SUBCOMMANDS else None
+    return _run(arguments, prog=PROG, commands=tuple(SUBCOMMANDS))
+
+
+def kubectl_plugin_main(argv: Sequence[str] | None = None) -> int:
+    """`kubectl pod-identity COMMAND ...`: kubectl runs `kubectl-pod_identity` with the words after its own."""
+    return _run(
+        list(sys.argv[1:] if argv is None else argv), prog=KUBECTL_PLUGIN, commands=PLUGIN_SUBCOMMANDS
+    )
+
+
+def _run(arguments: list[str], *, prog: str, commands: Sequence[str]) -> int:
+    command = arguments[0] if arguments and arguments[0] in commands else None
     try:
-        args = build_parser(only=command).parse_args(arguments)
+        args = build_parser(only=command, prog=prog, commands=commands).parse_args(arguments)
         status: int = args.run(args)
     except WebhookError as error:
-        print(f"pod-identity-webhook: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
