@@ -29,6 +29,7 @@ UNSERVED: dict[GroupVersionKind, str] = {
     ("cert-manager.io/v1", "Certificate"): "cert-manager's CRD: no cert-manager is installed",
     ("cert-manager.io/v1", "Issuer"): "cert-manager's CRD: no cert-manager is installed",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "the Prometheus Operator's CRD: no operator is installed",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "the Prometheus Operator's CRD: no operator is installed",
     ("policy/v1", "PodDisruptionBudget"): "policy/v1 is served from Kubernetes 1.21; 1.20 has only v1beta1",
 }
 """Kinds the chart renders that the test's v1.20.2 API server does not serve, and why."""
