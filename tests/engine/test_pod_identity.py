@@ -81,8 +81,8 @@ def test_ipv6_agent_uri_comes_from_settings() -> None:
 def test_container_credentials_settings_change_volume_mount_and_token_file() -> None:
     settings = MutationSettings(
         container_credentials_audience="agent.example.com",
-        container_credentials_mount_path="/var/run/agent",
-        container_credentials_volume_name="agent-token",
+        container_credentials_token_mount_path="/var/run/agent",
+        container_credentials_token_volume_name="agent-token",
         container_credentials_token_path="jwt",
     )
 

@@ -16,9 +16,9 @@ from webhook.engine.settings import (
     DEFAULT_ANNOTATION_PREFIX,
     DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE,
     DEFAULT_CONTAINER_CREDENTIALS_FULL_URI,
-    DEFAULT_CONTAINER_CREDENTIALS_MOUNT_PATH,
+    DEFAULT_CONTAINER_CREDENTIALS_TOKEN_MOUNT_PATH,
     DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH,
-    DEFAULT_CONTAINER_CREDENTIALS_VOLUME_NAME,
+    DEFAULT_CONTAINER_CREDENTIALS_TOKEN_VOLUME_NAME,
     DEFAULT_TOKEN_AUDIENCE,
     DEFAULT_TOKEN_EXPIRATION,
     DEFAULT_TOKEN_MOUNT_PATH,
@@ -158,9 +158,11 @@ def add_mutation_options(parser: argparse.ArgumentParser) -> None:
     add_bool_flag(group, "--sts-regional-endpoint", help="inject AWS_STS_REGIONAL_ENDPOINTS=regional")
     add_flag(group, "--container-credentials-audience", default=DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE,
              help="audience of the Pod Identity token")  # fmt: skip
-    add_flag(group, "--container-credentials-mount-path", default=DEFAULT_CONTAINER_CREDENTIALS_MOUNT_PATH,
+    add_flag(group, "--container-credentials-token-mount-path",
+             default=DEFAULT_CONTAINER_CREDENTIALS_TOKEN_MOUNT_PATH,
              help="where the Pod Identity token is mounted")  # fmt: skip
-    add_flag(group, "--container-credentials-volume-name", default=DEFAULT_CONTAINER_CREDENTIALS_VOLUME_NAME,
+    add_flag(group, "--container-credentials-token-volume-name",
+             default=DEFAULT_CONTAINER_CREDENTIALS_TOKEN_VOLUME_NAME,
              help="name of the Pod Identity token volume")  # fmt: skip
     add_flag(group, "--container-credentials-token-path", default=DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH,
              help="file name of the Pod Identity token inside its volume")  # fmt: skip
@@ -182,8 +184,8 @@ def mutation_settings_from(args: argparse.Namespace) -> MutationSettings:
         aws_default_region=args.aws_default_region,
         sts_regional_endpoint=args.sts_regional_endpoint,
         container_credentials_audience=args.container_credentials_audience,
-        container_credentials_mount_path=args.container_credentials_mount_path,
-        container_credentials_volume_name=args.container_credentials_volume_name,
+        container_credentials_token_mount_path=args.container_credentials_token_mount_path,
+        container_credentials_token_volume_name=args.container_credentials_token_volume_name,
         container_credentials_token_path=args.container_credentials_token_path,
         container_credentials_full_uri=args.container_credentials_full_uri,
     )

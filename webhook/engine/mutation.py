@@ -119,8 +119,8 @@ class _Injection(msgspec.Struct, frozen=True, kw_only=True):
 @functools.lru_cache(maxsize=1024)
 def _injection(identity: Identity, settings: MutationSettings, windows: bool) -> _Injection:
     if identity.mode is Mode.POD_IDENTITY:
-        volume_name = settings.container_credentials_volume_name
-        mount_path = settings.container_credentials_mount_path
+        volume_name = settings.container_credentials_token_volume_name
+        mount_path = settings.container_credentials_token_mount_path
         file_name = settings.container_credentials_token_path
         keys, first = POD_IDENTITY_KEYS, settings.container_credentials_full_uri
     else:

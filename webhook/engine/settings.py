@@ -16,8 +16,8 @@ IRSA_VOLUME_NAME = "aws-iam-token"
 IRSA_TOKEN_FILE = "token"
 
 DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE = "pods.eks.amazonaws.com"
-DEFAULT_CONTAINER_CREDENTIALS_MOUNT_PATH = "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"
-DEFAULT_CONTAINER_CREDENTIALS_VOLUME_NAME = "eks-pod-identity-token"
+DEFAULT_CONTAINER_CREDENTIALS_TOKEN_MOUNT_PATH = "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"
+DEFAULT_CONTAINER_CREDENTIALS_TOKEN_VOLUME_NAME = "eks-pod-identity-token"
 DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH = "eks-pod-identity-token"
 DEFAULT_CONTAINER_CREDENTIALS_FULL_URI = "http://169.254.170.23/v1/credentials"
 IPV6_CONTAINER_CREDENTIALS_FULL_URI = "http://[fd00:ec2::23]/v1/credentials"
@@ -65,8 +65,8 @@ class MutationSettings:
     aws_default_region: str = ""
     sts_regional_endpoint: bool = False
     container_credentials_audience: str = DEFAULT_CONTAINER_CREDENTIALS_AUDIENCE
-    container_credentials_mount_path: str = DEFAULT_CONTAINER_CREDENTIALS_MOUNT_PATH
-    container_credentials_volume_name: str = DEFAULT_CONTAINER_CREDENTIALS_VOLUME_NAME
+    container_credentials_token_mount_path: str = DEFAULT_CONTAINER_CREDENTIALS_TOKEN_MOUNT_PATH
+    container_credentials_token_volume_name: str = DEFAULT_CONTAINER_CREDENTIALS_TOKEN_VOLUME_NAME
     container_credentials_token_path: str = DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH
     container_credentials_full_uri: str = DEFAULT_CONTAINER_CREDENTIALS_FULL_URI
 

@@ -357,7 +357,7 @@ def _containers(
         for container in (mutated.get("spec") or {}).get(field) or ()
     }
     volume, mount_path = (
-        (settings.container_credentials_volume_name, settings.container_credentials_mount_path)
+        (settings.container_credentials_token_volume_name, settings.container_credentials_token_mount_path)
         if identity.mode is Mode.POD_IDENTITY
         else (IRSA_VOLUME_NAME, settings.token_mount_path)
     )
