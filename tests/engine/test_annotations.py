@@ -270,12 +270,13 @@ def test_init_containers_and_native_sidecars_are_mutated_like_containers() -> No
     assert result.container("mesh")["restartPolicy"] == "Always"
 
 
-def test_skipping_every_container_means_no_patch_at_all() -> None:
+def test_skipping_every_container_leaves_them_alone_and_adds_only_the_volume_as_the_reference_does() -> None:
     original = pod(container("app"), annotations={f"{PREFIX}/skip-containers": "app"})
 
     result = admit(original, annotations=role_annotations())
 
-    assert result.patch == []
+    assert [operation["path"] for operation in result.patch] == ["/spec/volumes"]
+    assert result.pod["spec"]["containers"] == original["spec"]["containers"]
 
 
 class TestCustomAnnotationPrefix:

@@ -131,7 +131,7 @@ def test_container_with_credentials_region_and_sts_all_set_is_untouched(
     assert result.env("plain")["AWS_ROLE_ARN"] == ROLE_ARN
 
 
-def test_only_configured_container_means_no_patch_and_no_volume() -> None:
+def test_only_configured_container_is_left_alone_and_the_pod_gets_only_the_volume() -> None:
     configured = container(
         env={
             "AWS_ROLE_ARN": ROLE_ARN,
@@ -140,7 +140,10 @@ def test_only_configured_container_means_no_patch_and_no_volume() -> None:
         }
     )
 
-    assert inject(pod(configured), irsa(regional_sts=True), REGION).patch == []
+    result = inject(pod(configured), irsa(regional_sts=True), REGION)
+
+    assert [operation["path"] for operation in result.patch] == ["/spec/volumes"]
+    assert result.pod["spec"]["containers"] == [configured]
 
 
 @pytest.mark.parametrize(

@@ -119,7 +119,7 @@ def test_pod_identity_label_under_custom_prefix() -> None:
     assert result.pod["metadata"]["labels"] == {"iam.example.com/pod-identity": "enabled"}
 
 
-def test_pod_identity_label_only_comes_with_other_changes() -> None:
+def test_a_configured_pod_gets_the_volume_and_so_the_label_as_the_reference_does() -> None:
     configured = container(
         env={
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost:8080/creds",
@@ -131,7 +131,8 @@ def test_pod_identity_label_only_comes_with_other_changes() -> None:
 
     result = inject(pod(configured), pod_identity())
 
-    assert result.patch == []
+    assert [operation["path"] for operation in result.patch] == ["/spec/volumes", "/metadata/labels"]
+    assert result.pod["spec"]["containers"] == [configured]
 
 
 @pytest.mark.parametrize(

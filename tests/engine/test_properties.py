@@ -181,8 +181,9 @@ def cases(draw: st.DrawFn) -> tuple[dict[str, Any], Identity, MutationSettings]:
 
 
 def contained(original: Any, patched: Any, path: str = "") -> list[str]:
-    """Where `patched` lost or changed something of `original`: lists may only grow at the end, objects may
-    only gain keys, scalars must be equal."""
+    """Where `patched` lost or changed something of `original`: lists may only grow at the end (the token
+    volume goes first in `spec.volumes`, as the reference puts it), objects may only gain keys, scalars must
+    be equal."""
     if isinstance(original, dict):
         if not isinstance(patched, dict):
             return [f"{path or '/'} is no longer an object"]
@@ -198,10 +199,11 @@ def contained(original: Any, patched: Any, path: str = "") -> list[str]:
     if isinstance(original, list):
         if not isinstance(patched, list) or len(patched) < len(original):
             return [f"{path} lost items"]
+        shift = len(patched) - len(original) if path == "/spec/volumes" else 0
         return [
             problem
             for index, item in enumerate(original)
-            for problem in contained(item, patched[index], f"{path}/{index}")
+            for problem in contained(item, patched[index + shift], f"{path}/{index}")
         ]
     return [] if original == patched and type(original) is type(patched) else [f"{path} changed"]
 

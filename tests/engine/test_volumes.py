@@ -29,7 +29,7 @@ def test_token_volume_carries_audience_expiration_and_file_name() -> None:
     }
 
 
-def test_token_volume_is_added_once_for_many_containers_after_existing_volumes() -> None:
+def test_token_volume_is_added_once_for_many_containers_before_existing_volumes() -> None:
     original = pod(
         container("a", mounts={"cache": "/cache"}),
         container("b"),
@@ -39,7 +39,7 @@ def test_token_volume_is_added_once_for_many_containers_after_existing_volumes()
 
     result = inject(original, irsa())
 
-    assert [volume["name"] for volume in result.volumes()] == ["cache", "aws-iam-token"]
+    assert [volume["name"] for volume in result.volumes()] == ["aws-iam-token", "cache"]
     assert result.mounts("a") == [{"name": "cache", "mountPath": "/cache"}, TOKEN_MOUNT]
     assert result.mounts("b") == [TOKEN_MOUNT]
     assert result.mounts("c") == [TOKEN_MOUNT]
@@ -96,7 +96,7 @@ def test_a_token_mount_elsewhere_is_kept_and_its_volume_added_whatever_else_sits
 
     result = inject(original, irsa())
 
-    assert [volume["name"] for volume in result.volumes()] == ["my-secrets", "aws-iam-token"]
+    assert [volume["name"] for volume in result.volumes()] == ["aws-iam-token", "my-secrets"]
     assert result.mounts() == original["spec"]["containers"][0]["volumeMounts"]
     assert result.warnings == ()
 
@@ -113,12 +113,13 @@ def test_a_mount_path_setting_ending_in_a_slash_still_finds_the_volume_at_that_p
     assert result.warnings
 
 
-def test_mount_path_conflict_in_the_only_container_adds_no_unused_volume() -> None:
+def test_mount_path_conflict_in_the_only_container_still_adds_the_volume_as_the_reference_does() -> None:
     original = pod(container(mounts={"my-secrets": IRSA_MOUNT_PATH}), volumes=[empty_dir("my-secrets")])
 
     result = inject(original, irsa())
 
-    assert [volume["name"] for volume in result.volumes()] == ["my-secrets"]
+    assert [volume["name"] for volume in result.volumes()] == ["aws-iam-token", "my-secrets"]
+    assert result.mounts() == [{"name": "my-secrets", "mountPath": IRSA_MOUNT_PATH}]
     assert result.warnings
 
 

@@ -467,7 +467,6 @@ def test_reviews_the_api_server_may_send_are_read_as_it_means_them(body: bytes, 
             review_with(put("DELETE", "request", "operation"), put(None, *POD)), id="delete-no-object"
         ),
         pytest.param(review_with(drop(*POD, "spec")), id="pod-without-spec"),
-        pytest.param(review_with(drop(*POD, "spec", "containers")), id="pod-without-containers"),
     ],
 )
 def test_reviews_with_nothing_to_inject_are_allowed_unchanged_and_counted_so(body: bytes) -> None:
@@ -478,6 +477,13 @@ def test_reviews_with_nothing_to_inject_are_allowed_unchanged_and_counted_so(bod
     assert status == 200
     assert reply["response"] == {"uid": reply["response"]["uid"], "allowed": True}
     assert requests_counted("unchanged") == unchanged_before + 1
+
+
+def test_a_pod_without_containers_gets_only_the_token_volume_as_from_the_reference() -> None:
+    status, reply = answer(review_with(drop(*POD, "spec", "containers")))
+
+    assert status == 200
+    assert [operation["path"] for operation in decoded_patch(reply)] == ["/spec/volumes"]
 
 
 def test_a_pod_already_carrying_everything_is_counted_unchanged_not_mutated() -> None:

@@ -235,7 +235,6 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
     skipped_names = parse_name_list(skip_list) if skip_list else frozenset()
     patch: list[bytes] = []
     outcomes: list[ContainerOutcome] = []
-    volume_needed = False
     for field, init in ((b"initContainers", True), (b"containers", False)):
         for index, container in enumerate((spec.initContainers if init else spec.containers) or ()):
             outcome = _mutate_container(
@@ -252,9 +251,10 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
                     f"the {volume_name} token volume was not mounted there"
                 )
             outcomes.append(outcome)
-            volume_needed = volume_needed or outcome.mount in (MountOutcome.ADDED, MountOutcome.EXISTS)
 
-    if volume_needed and not any(volume.name == volume_name for volume in spec.volumes or ()):
+    # As the reference does, the volume is added even when no container mounts it, and first in an
+    # existing list: the pod made here is the pod the reference makes.
+    if not any(volume.name == volume_name for volume in spec.volumes or ()):
         volume = (
             injection.volume
             if expiration == identity.token_expiration
@@ -262,7 +262,9 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
                 name=volume_name, audience=identity.audience, expiration=expiration, path=injection.file_name
             )
         )
-        rest = _create(b"volumes", volume) if spec.volumes is None else _append_to(b"volumes", volume)
+        rest = (
+            _create(b"volumes", volume) if spec.volumes is None else b'/volumes/0","value":' + volume + b"}"
+        )
         patch.append(_ADD + b"/spec" + rest)
 
     if patch and identity.mode is Mode.POD_IDENTITY:

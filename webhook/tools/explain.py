@@ -237,11 +237,23 @@ def _verdict(
         )
     described = _describe_identity(resolution.identity, resolution=resolution, role_key=role_key)
     if not mutation.patch:
+        volume, _ = _token_volume_and_path(resolution.identity, settings)
         return Verdict.NOTHING_TO_CHANGE, (
             described,
-            "every container is skipped or already configured, so the webhook changes nothing",
+            f"every container is skipped or already configured and the pod has the {volume} volume, "
+            "so the webhook changes nothing",
         )
     return Verdict.MUTATED, (described,)
+
+
+def _token_volume_and_path(identity: Identity, settings: MutationSettings) -> tuple[str, str]:
+    """The name of the identity's token volume and where containers mount it."""
+    if identity.mode is Mode.POD_IDENTITY:
+        return (
+            settings.container_credentials_token_volume_name,
+            settings.container_credentials_token_mount_path,
+        )
+    return IRSA_VOLUME_NAME, settings.token_mount_path
 
 
 def _describe_identity(identity: Identity, *, resolution: Resolution, role_key: str) -> str:
@@ -356,11 +368,7 @@ def _containers(
         for field in ("initContainers", "containers")
         for container in (mutated.get("spec") or {}).get(field) or ()
     }
-    volume, mount_path = (
-        (settings.container_credentials_token_volume_name, settings.container_credentials_token_mount_path)
-        if identity.mode is Mode.POD_IDENTITY
-        else (IRSA_VOLUME_NAME, settings.token_mount_path)
-    )
+    volume, mount_path = _token_volume_and_path(identity, settings)
     explanations = []
     for outcome in mutation.containers:
         added = tuple((name, mutated_env.get(outcome.name, {}).get(name, "")) for name in outcome.added_env)

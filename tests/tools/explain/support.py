@@ -36,6 +36,7 @@ def pod(
     annotations: dict[str, str] | None = None,
     labels: dict[str, str] | None = None,
     init_containers: tuple[dict[str, Any], ...] = (),
+    volumes: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if namespace:
@@ -50,6 +51,8 @@ def pod(
     }
     if init_containers:
         spec["initContainers"] = list(init_containers)
+    if volumes:
+        spec["volumes"] = list(volumes)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 

@@ -23,6 +23,9 @@ from tests.tools.explain.support import (
 )
 
 IRSA_ENV = ["AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"]
+CONFIGURED = container(
+    "app", AWS_ROLE_ARN=OTHER_ROLE_ARN, AWS_REGION="eu-west-1", AWS_STS_REGIONAL_ENDPOINTS="regional"
+)
 
 
 @dataclass(frozen=True)
@@ -129,18 +132,17 @@ SCENARIOS = {
         verdict="mutated",
         containers={"app": {"addedEnv": [], "mount": "added", "skipped": None}},
     ),
-    "every container already configured": Scenario(
-        pod=pod(
-            container(
-                "app",
-                AWS_ROLE_ARN=OTHER_ROLE_ARN,
-                AWS_REGION="eu-west-1",
-                AWS_STS_REGIONAL_ENDPOINTS="regional",
-            )
-        ),
+    "every container already configured: the pod still gets the volume, as from the reference": Scenario(
+        pod=pod(CONFIGURED),
+        service_account=service_account(role_annotation()),
+        verdict="mutated",
+        containers={"app": {"skipped": "already-configured", "changed": False}},
+    ),
+    "every container already configured and the volume there": Scenario(
+        pod=pod(CONFIGURED, volumes=({"name": "aws-iam-token", "emptyDir": {}},)),
         service_account=service_account(role_annotation()),
         verdict="nothing-to-change",
-        reasons=["every container is skipped or already configured"],
+        reasons=["every container is skipped or already configured and the pod has the aws-iam-token volume"],
         containers={"app": {"skipped": "already-configured", "changed": False}},
     ),
     "init container too": Scenario(
