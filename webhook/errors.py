@@ -19,3 +19,7 @@ class ServiceAccountSourceError(WebhookError):
 
 class CertificateError(WebhookError):
     """A serving certificate or key could not be loaded, generated or stored."""
+
+
+class InstanceMetadataError(ConfigurationError):
+    """The EC2 instance metadata, needed for `--compose-role-arn`, could not be read."""

@@ -20,7 +20,7 @@ from tests.engine.support import (
 from webhook.engine.identity import Source, resolve_identity
 from webhook.engine.mappings import RoleMappings
 from webhook.engine.pod_identity_associations import PodIdentityAssociations
-from webhook.engine.settings import MutationSettings
+from webhook.engine.settings import MutationSettings, RoleArnComposition
 
 PREFIX = "eks.amazonaws.com"
 
@@ -322,3 +322,32 @@ class TestCustomAnnotationPrefix:
 
         assert admit(custom, annotations=annotations, settings=self.settings).patch == []
         assert admit(default, annotations=annotations, settings=self.settings).changed
+
+
+@pytest.mark.parametrize(
+    ("annotated", "injected"),
+    [
+        ("checkout", "arn:aws-cn:iam::444455556666:role/checkout"),
+        ("team/checkout", "arn:aws-cn:iam::444455556666:role/team/checkout"),
+        ("arn:aws:iam::111122223333:role/own", "arn:aws:iam::111122223333:role/own"),
+        (" checkout ", "arn:aws-cn:iam::444455556666:role/checkout"),
+    ],
+)
+def test_compose_role_arn_makes_a_role_name_the_role_arn_of_the_account(
+    annotated: str, injected: str
+) -> None:
+    settings = MutationSettings(
+        compose_role_arn=RoleArnComposition(partition="aws-cn", account_id="444455556666")
+    )
+
+    result = admit(pod(), annotations={f"{PREFIX}/role-arn": annotated}, settings=settings)
+
+    assert result.env()["AWS_ROLE_ARN"] == injected
+    assert result.warnings == ()
+
+
+def test_without_compose_role_arn_a_role_name_is_injected_as_it_is_with_a_warning() -> None:
+    result = admit(pod(), annotations={f"{PREFIX}/role-arn": "checkout"})
+
+    assert result.env()["AWS_ROLE_ARN"] == "checkout"
+    assert any("not an IAM role ARN" in warning for warning in result.warnings)

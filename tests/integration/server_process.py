@@ -17,6 +17,9 @@ from typing import Protocol
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fake_imds import is_loopback_url
+
+METADATA_ENDPOINT_VARIABLE = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
 STARTUP_LIMIT_SECONDS = 60.0
 """A bound, not a measurement: two busy cores may start a Python process slowly."""
 EXIT_LIMIT_SECONDS = 60.0
@@ -69,6 +72,21 @@ def clean_environment() -> dict[str, str]:
         for name, value in os.environ.items()
         if not name.startswith("POD_IDENTITY_WEBHOOK_") and name not in ("KUBECONFIG", "POD_NAMESPACE")
     }
+
+
+def refuse_real_instance_metadata(arguments: Sequence[str], *, environment: Mapping[str, str]) -> None:
+    """`--compose-role-arn` reads the EC2 instance metadata at start: a test server may only do so from a
+    fake on loopback, never from 169.254.169.254, whatever machine the tests run on."""
+    composing = any(
+        argument == "--compose-role-arn" or argument.startswith("--compose-role-arn=")
+        for argument in arguments
+    )
+    endpoint = environment.get(METADATA_ENDPOINT_VARIABLE, "")
+    if composing and not is_loopback_url(endpoint):
+        raise RuntimeError(
+            f"refusing to start serve --compose-role-arn with {METADATA_ENDPOINT_VARIABLE}={endpoint!r}: "
+            "point it at a loopback fake (tests/fake_imds.py)"
+        )
 
 
 def free_ports(count: int) -> list[int]:
@@ -138,11 +156,15 @@ def start_server(
     extra_args: Sequence[str] = (),
     command: Sequence[str] = ("serve",),
     port: int | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> RunningServer:
     """Start `serve` on free loopback ports (or `port`, to stand in for a server that stopped) and return
     once `/readyz` answers 200. Without a ServiceAccount file, `extra_args` name the cluster
     (`--kubeconfig`); without certificates, they choose the TLS mode. `command=()` starts it as a manifest
-    written for the reference webhook does: flags alone."""
+    written for the reference webhook does: flags alone. `environment` is added to the process's;
+    `--compose-role-arn` needs it to point the instance metadata at a loopback fake."""
+    env = {**clean_environment(), **(environment or {})}
+    refuse_real_instance_metadata(extra_args, environment=env)
     free_port, metrics_port = free_ports(2)
     port = port or free_port
     source = ["--service-account-file", str(service_account_file)] if service_account_file else []
@@ -158,7 +180,7 @@ def start_server(
         *extra_args,
     ]  # fmt: skip
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=cwd, env=clean_environment(), stdout=output, stderr=output)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=output)
     server = RunningServer(
         process=process, port=port, metrics_port=metrics_port, certificates=certificates, log=log
     )

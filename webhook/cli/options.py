@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from webhook.aws.instance_metadata import instance_role_arn_composition
 from webhook.engine.annotation_values import PARSE_BOOL_FALSE, PARSE_BOOL_TRUE, clamp_token_expiration
 from webhook.engine.settings import (
     DEFAULT_ANNOTATION_PREFIX,
@@ -23,6 +24,7 @@ from webhook.engine.settings import (
     DEFAULT_TOKEN_EXPIRATION,
     DEFAULT_TOKEN_MOUNT_PATH,
     MutationSettings,
+    RoleArnComposition,
 )
 from webhook.errors import ConfigurationError
 
@@ -55,6 +57,7 @@ def positive_int(text: str) -> int:
 
 
 MAX_VALIDITY_DAYS = 36_500
+ACCOUNT_ID_DIGITS = 12
 
 
 def validity_days(text: str) -> int:
@@ -78,6 +81,13 @@ def token_seconds(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}") from None
+
+
+def account_id(text: str) -> str:
+    """An AWS account ID: twelve digits."""
+    if not (len(text) == ACCOUNT_ID_DIGITS and text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a {ACCOUNT_ID_DIGITS}-digit AWS account ID, got {text!r}")
+    return text
 
 
 def port_number(text: str) -> int:
@@ -168,6 +178,14 @@ def add_mutation_options(parser: argparse.ArgumentParser) -> None:
              help="file name of the Pod Identity token inside its volume")  # fmt: skip
     add_flag(group, "--container-credentials-full-uri", default=DEFAULT_CONTAINER_CREDENTIALS_FULL_URI,
              help="the Pod Identity agent's URI (IPv6 clusters: http://[fd00:ec2::23]/v1/credentials)")  # fmt: skip
+    add_bool_flag(group, "--compose-role-arn",
+                  help="a role-arn annotation that is a role name or path becomes the role's ARN in the account "
+                       "and partition of the EC2 instance (instance metadata, read at start), or of "
+                       "--compose-account-id and --compose-partition")  # fmt: skip
+    add_flag(group, "--compose-account-id", type=account_id,
+             help="with --compose-role-arn: the account of composed ARNs, instead of the instance's")  # fmt: skip
+    add_flag(group, "--compose-partition", default="",
+             help="with --compose-account-id: the partition of composed ARNs (default: aws)")  # fmt: skip
 
 
 def mutation_settings_from(args: argparse.Namespace) -> MutationSettings:
@@ -188,4 +206,26 @@ def mutation_settings_from(args: argparse.Namespace) -> MutationSettings:
         container_credentials_token_volume_name=args.container_credentials_token_volume_name,
         container_credentials_token_path=args.container_credentials_token_path,
         container_credentials_full_uri=args.container_credentials_full_uri,
+        compose_role_arn=role_arn_composition_from(args),
     )
+
+
+def role_arn_composition_from(args: argparse.Namespace) -> RoleArnComposition | None:
+    """With --compose-role-arn, the partition and account of composed ARNs: the flags' where given (off EC2,
+    and for the offline commands), else the instance's, read once now; failing that stops the start."""
+    if not args.compose_role_arn:
+        if args.compose_account_id or args.compose_partition:
+            raise ConfigurationError("--compose-account-id and --compose-partition need --compose-role-arn")
+        return None
+    if args.compose_account_id:
+        return RoleArnComposition(
+            partition=args.compose_partition or "aws", account_id=args.compose_account_id
+        )
+    if args.compose_partition:
+        raise ConfigurationError("--compose-partition needs --compose-account-id")
+    composition = instance_role_arn_composition()
+    log.info(
+        "--compose-role-arn: role names become arn:%s:iam::%s:role/<name> (EC2 instance metadata)",
+        composition.partition, composition.account_id,
+    )  # fmt: skip
+    return composition

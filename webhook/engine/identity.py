@@ -71,6 +71,8 @@ def resolve_identity(
     annotations = annotations or _NO_ANNOTATIONS
     pod_identity = (namespace, service_account) in pod_identities
     role_arn = annotations.get(keys.role_arn, "").strip()
+    if role_arn and settings.compose_role_arn is not None:
+        role_arn = settings.compose_role_arn.role_arn(role_arn)
     mapping = mappings.lookup(namespace, service_account) if len(mappings) else None
     if not (pod_identity or role_arn or mapping):
         return Resolution(identity=None, source=Source.NO_ROLE if found else Source.NO_SERVICE_ACCOUNT)

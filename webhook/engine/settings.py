@@ -55,6 +55,39 @@ def annotation_keys(prefix: str) -> AnnotationKeys:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoleArnComposition:
+    """`--compose-role-arn`: the partition and account a role name in an annotation is completed with."""
+
+    partition: str
+    account_id: str
+
+    def role_arn(self, value: str) -> str:
+        """`value` as a role ARN: a value that is one already is kept, anything else is taken for a role name
+        or path. "Already one" is the reference's test (it contains `arn:`), so both agree on every value."""
+        if "arn:" in value:
+            return value
+        return f"arn:{self.partition}:iam::{self.account_id}:role/{value}"
+
+
+PARTITION_OF_REGION_PREFIX = (
+    ("cn-", "aws-cn"),
+    ("us-gov-", "aws-us-gov"),
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("us-iso-", "aws-iso"),
+    ("eu-isoe-", "aws-iso-e"),
+)
+"""The AWS partitions other than `aws`, by the prefix of their regions' names (longest prefixes first)."""
+
+
+def partition_of_region(region: str) -> str:
+    """The partition a region belongs to, as the AWS SDKs' endpoint tables say; `aws` for every other."""
+    return next(
+        (partition for prefix, partition in PARTITION_OF_REGION_PREFIX if region.startswith(prefix)), "aws"
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MutationSettings:
     """Everything besides the pod and its identity that changes the patch."""
 
@@ -69,6 +102,8 @@ class MutationSettings:
     container_credentials_token_volume_name: str = DEFAULT_CONTAINER_CREDENTIALS_TOKEN_VOLUME_NAME
     container_credentials_token_path: str = DEFAULT_CONTAINER_CREDENTIALS_TOKEN_PATH
     container_credentials_full_uri: str = DEFAULT_CONTAINER_CREDENTIALS_FULL_URI
+    compose_role_arn: RoleArnComposition | None = None
+    """With `--compose-role-arn`: a role-arn annotation that is a role name becomes a full ARN."""
 
     @property
     def keys(self) -> AnnotationKeys:
