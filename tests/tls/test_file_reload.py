@@ -160,6 +160,7 @@ def tls_arguments(**overrides: object) -> argparse.Namespace:
         "tls_cert": None,
         "tls_key": None,
         "tls_min_version": "1.2",
+        "tls_cipher_suites": "",
     }
     return argparse.Namespace(**(arguments | overrides))
 

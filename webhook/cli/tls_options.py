@@ -6,7 +6,6 @@ import argparse
 
 from webhook.cli.options import add_flag, positive_seconds, validity_days
 from webhook.tls.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY
-from webhook.tls.serving import TLS_VERSIONS
 
 TLS_MODES = ("files", "self")
 DEFAULT_SECRET_NAME = "pod-identity-webhook"
@@ -29,8 +28,13 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
                   "self: keep a CA and certificate in --tls-secret and the webhook's caBundle")  # fmt: skip
     add_flag(group, "--tls-cert", metavar="PATH", help="PEM serving certificate, chain allowed (files mode)")
     add_flag(group, "--tls-key", metavar="PATH", help="PEM private key of --tls-cert (files mode)")
-    add_flag(group, "--tls-min-version", default="1.2", choices=tuple(TLS_VERSIONS),
-             help="oldest TLS version accepted")  # fmt: skip
+    add_flag(group, "--tls-min-version", default="1.2", metavar="VERSION",
+             help="oldest TLS version accepted: 1.2 or 1.3 (VersionTLS12, VersionTLS13); 1.0 and 1.1 "
+                  "(VersionTLS10, VersionTLS11) are accepted and serve from 1.2")  # fmt: skip
+    add_flag(group, "--tls-cipher-suites", default="", metavar="NAMES",
+             help="comma-separated Go/IANA names of the TLS 1.2 suites to offer, e.g. "
+                  "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (default: ECDHE with AES-GCM or ChaCha20); "
+                  "TLS 1.3 names are accepted and change nothing")  # fmt: skip
     add_flag(group, "--tls-secret", metavar="NAME", default=DEFAULT_SECRET_NAME,
              help="Secret in --namespace that holds the self-managed CA and certificate")  # fmt: skip
     add_flag(group, "--webhook-config-name", metavar="NAME", default=DEFAULT_WEBHOOK_CONFIG_NAME,

@@ -29,11 +29,12 @@ from pathlib import Path
 from webhook import metrics
 from webhook.errors import CertificateError, ConfigurationError
 from webhook.tls.certs import generate_bundle, key_matches, load_certificate, not_after, utc_now
+from webhook.tls.cipher_suites import CipherSuites, certificate_key_type
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
-"""Forward secrecy and AEAD only, as Go's crypto/tls (the API server's client) prefers; TLS 1.3 suites
-are all of that kind already."""
+"""Without --tls-cipher-suites: forward secrecy and AEAD only, as Go's crypto/tls (the API server's client)
+prefers; TLS 1.3 suites are all of that kind already."""
 ALPN_PROTOCOLS = ["http/1.1"]
 RELOAD_SOURCE = "tls"
 PLACEHOLDER_NAME = "no-certificate-yet.pod-identity-webhook.invalid"
@@ -46,12 +47,17 @@ logger = logging.getLogger("webhook.tls")
 class ServingTLS:
     """The SSLContext the server listens with, and the certificate it currently presents."""
 
-    def __init__(self, *, min_version: str = "1.2") -> None:
+    def __init__(self, *, min_version: str = "1.2", cipher_suites: CipherSuites | None = None) -> None:
         if min_version not in TLS_VERSIONS:
             raise ConfigurationError(
                 f"--tls-min-version must be one of {', '.join(TLS_VERSIONS)}, not {min_version!r}"
             )
-        self._min_version = TLS_VERSIONS[min_version]
+        self._cipher_suites = cipher_suites
+        tls12_disabled = cipher_suites is not None and cipher_suites.tls12_disabled
+        self._ciphers = (
+            TLS12_CIPHERS if cipher_suites is None or tls12_disabled else cipher_suites.cipher_string()
+        )
+        self._min_version = TLS_VERSIONS["1.3" if tls12_disabled else min_version]
         self.context = self._new_context()
         self.context.sni_callback = self._choose_certificate
         self._active: ssl.SSLContext | None = None
@@ -72,6 +78,7 @@ class ServingTLS:
         current certificate in place and raises CertificateError."""
         if not key_matches(cert=cert, key=key):
             raise CertificateError("the private key does not belong to the certificate")
+        self._check_key_type(cert)
         expiry = not_after(cert)
         context = self._context_serving(cert=cert, key=key)
         if expiry <= utc_now():
@@ -82,6 +89,21 @@ class ServingTLS:
         self._certificate = cert
         metrics.CERTIFICATE_EXPIRY.set(expiry.timestamp())
         return expiry
+
+    def _check_key_type(self, cert: bytes) -> None:
+        """TLS 1.2 suites each need one key type: a certificate none of the chosen suites can use would fail
+        every TLS 1.2 handshake, so it is refused with the reason rather than served."""
+        suites = self._cipher_suites
+        if suites is None or suites.tls12_disabled:
+            return
+        key_type = certificate_key_type(load_certificate(cert))
+        if key_type not in suites.key_types:
+            wanted = " or ".join(sorted(kind.value for kind in suites.key_types))
+            raise CertificateError(
+                f"the certificate has an {key_type.value} key, but every suite of --tls-cipher-suites needs an "
+                f"{wanted} key: no TLS 1.2 client could connect; add suites for {key_type.value} "
+                f"(TLS_ECDHE_{key_type.value}_WITH_AES_128_GCM_SHA256) or use an {wanted} certificate"
+            )
 
     def _context_serving(self, *, cert: bytes, key: bytes) -> ssl.SSLContext:
         context = self._new_context()
@@ -97,7 +119,7 @@ class ServingTLS:
     def _new_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = self._min_version
-        context.set_ciphers(TLS12_CIPHERS)
+        context.set_ciphers(self._ciphers)
         context.set_alpn_protocols(ALPN_PROTOCOLS)
         context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
         return context

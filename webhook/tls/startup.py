@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,10 @@ from webhook.cluster import kube_client
 from webhook.errors import CertificateError, ConfigurationError
 from webhook.tls.certificate_rotation import RotationPolicy
 from webhook.tls.certs import check_dns_name
+from webhook.tls.cipher_suites import SERVED_MIN_VERSIONS, parse_cipher_suites, parse_min_version
 from webhook.tls.serving import ServingTLS, TLSFileReloader, TLSRuntime
+
+logger = logging.getLogger("webhook.tls")
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -32,7 +36,7 @@ async def start_tls(
     (bad files raise CertificateError); self mode returns at once and loads it in the background, so
     readiness (`TLSRuntime.loaded`) stays false until the certificate is in place. Self mode talks to the
     cluster through `api_client` when given (share the server's), else one built from --kubeconfig."""
-    serving = ServingTLS(min_version=args.tls_min_version)
+    serving = serving_tls_from(args)
     if args.tls_mode == "self":
         from webhook.tls.self_managed import SelfManagedTLS  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
 
@@ -66,6 +70,25 @@ def check_extra_dns_name(name: str) -> None:
         check_dns_name(name)
     except CertificateError as error:
         raise ConfigurationError(f"--tls-extra-dns-names: {error}") from None
+
+
+def serving_tls_from(args: argparse.Namespace) -> ServingTLS:
+    """The serving context `--tls-min-version` and `--tls-cipher-suites` describe, spelt as the reference
+    spells them; ConfigurationError for a version or suite this server cannot honour."""
+    asked = parse_min_version(args.tls_min_version)
+    served = SERVED_MIN_VERSIONS[asked]
+    if served != asked:
+        logger.warning(
+            "--tls-min-version=%s: TLS %s is not offered here; the oldest version served is TLS %s",
+            args.tls_min_version, asked, served,
+        )  # fmt: skip
+    suites = parse_cipher_suites(args.tls_cipher_suites or "")
+    if suites is not None and suites.tls12_disabled and served == "1.2":
+        logger.warning(
+            "--tls-cipher-suites names only TLS 1.3 suites (%s), which leaves TLS 1.2 no suite: serving TLS 1.3 only",
+            ", ".join(suites.names),
+        )  # fmt: skip
+    return ServingTLS(min_version=served, cipher_suites=suites)
 
 
 def self_managed_settings_from(args: argparse.Namespace, *, namespace: str) -> SelfManagedSettings:
