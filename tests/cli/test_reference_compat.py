@@ -102,7 +102,6 @@ def test_a_boolean_flag_refuses_a_value_that_is_not_a_boolean(
         (["--log_file", "/var/log/webhook.log"], "--log_file=/var/log/webhook.log"),
         (["--stderrthreshold=INFO"], "--stderrthreshold=INFO"),
         (["--skip_headers"], "--skip_headers=true"),
-        (["--enable-debugging-handlers"], "--enable-debugging-handlers=true"),
         (["--resync-period=60s"], "--resync-period=60s"),
         (["--service-account-lookup-grace-period=100ms"], "--service-account-lookup-grace-period=100ms"),
     ],

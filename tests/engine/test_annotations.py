@@ -17,7 +17,7 @@ from tests.engine.support import (
     pod,
     role_annotations,
 )
-from webhook.engine.identity import Source, resolve_identity
+from webhook.engine.identity import Source, resolve_identity, service_account_entry
 from webhook.engine.mappings import RoleMappings
 from webhook.engine.pod_identity_associations import PodIdentityAssociations
 from webhook.engine.settings import MutationSettings, RoleArnComposition
@@ -351,3 +351,56 @@ def test_without_compose_role_arn_a_role_name_is_injected_as_it_is_with_a_warnin
 
     assert result.env()["AWS_ROLE_ARN"] == "checkout"
     assert any("not an IAM role ARN" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("annotations", "entry"),
+    [
+        (
+            {},
+            {
+                "RoleARN": "",
+                "Audience": "sts.amazonaws.com",
+                "UseRegionalSTS": True,
+                "TokenExpiration": 86400,
+            },
+        ),
+        (
+            {
+                f"{PREFIX}/role-arn": "reader",
+                f"{PREFIX}/audience": "mine",
+                f"{PREFIX}/sts-regional-endpoints": "false",
+                f"{PREFIX}/token-expiration": "3600",
+            },
+            {
+                "RoleARN": "arn:aws:iam::444455556666:role/reader",
+                "Audience": "mine",
+                "UseRegionalSTS": False,
+                "TokenExpiration": 3600,
+            },
+        ),
+        (
+            {f"{PREFIX}/sts-regional-endpoints": "maybe", f"{PREFIX}/token-expiration": "1h"},
+            {
+                "RoleARN": "",
+                "Audience": "sts.amazonaws.com",
+                "UseRegionalSTS": True,
+                "TokenExpiration": 86400,
+            },
+        ),
+    ],
+)
+def test_the_debugging_cache_entry_is_the_references_annotations_over_the_flags(
+    annotations: dict[str, str], entry: dict[str, object]
+) -> None:
+    settings = MutationSettings(
+        sts_regional_endpoint=True,
+        compose_role_arn=RoleArnComposition(partition="aws", account_id="444455556666"),
+    )
+
+    assert (
+        service_account_entry(
+            namespace="shop", service_account="app", annotations=annotations, settings=settings
+        )
+        == entry
+    )

@@ -64,7 +64,6 @@ _KLOG_VALUES = (
 )
 
 IGNORED_FLAGS = (
-    IgnoredFlag("enable-debugging-handlers", takes_value=False, why="Go's pprof handlers have no counterpart"),
     IgnoredFlag("resync-period", takes_value=True,
                 why="the ServiceAccount cache follows a watch and lists again whenever the watch expires"),
     IgnoredFlag("service-account-lookup-grace-period", takes_value=True,
@@ -72,7 +71,7 @@ IGNORED_FLAGS = (
     *(IgnoredFlag(name, takes_value=False, why=_KLOG_WHY, shown=False) for name in _KLOG_SWITCHES),
     *(IgnoredFlag(name, takes_value=True, why=_KLOG_WHY, shown=False) for name in _KLOG_VALUES),
 )  # fmt: skip
-"""The reference's flags that change nothing here: its debugging and informer flags, and klog's."""
+"""The reference's flags that change nothing here: its informer flags, and klog's."""
 
 
 def add_reference_options(parser: argparse.ArgumentParser) -> None:

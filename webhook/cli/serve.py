@@ -22,6 +22,7 @@ from webhook.server.assembly import run_event_loop, serve
 from webhook.server.http_app import DEFAULT_MAX_REQUEST_BYTES
 from webhook.server.listening import ALL_ADDRESSES
 from webhook.server.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
+from webhook.server.metrics_port import DEBUG_CACHE_PATH
 
 log = logging.getLogger("webhook.serve")
 
@@ -50,6 +51,8 @@ def register(subparsers: Any) -> None:
              help="largest admission request accepted (HTTP 413 above)")  # fmt: skip
     add_flag(server, "--shutdown-timeout", type=positive_int, default=25,
              help="seconds to let in-flight requests finish after SIGTERM")  # fmt: skip
+    add_bool_flag(server, "--enable-debugging-handlers",
+                  help=f"on --metrics-port, GET {DEBUG_CACHE_PATH} shows the ServiceAccount cache as JSON")  # fmt: skip
     add_flag(server, "--log-format", default="json", choices=LOG_FORMATS, help="log line format")
     add_flag(server, "--log-level", default="info", choices=LOG_LEVELS, help="lowest level logged")
 

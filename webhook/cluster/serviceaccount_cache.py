@@ -77,6 +77,16 @@ class ServiceAccountCache:
             CACHE_MISSES.inc()
         return annotations
 
+    def contents(self) -> list[tuple[str, str, Mapping[str, str]]]:
+        """Every cached (namespace, name, annotations), copied under the writers' lock so a write cannot
+        change a dict while it is read; for `--enable-debugging-handlers`, never on the hot path."""
+        with self._lock:
+            return [
+                (namespace, name, annotations)
+                for namespace, names in self._namespaces.items()
+                for name, annotations in names.items()
+            ]
+
     def put(self, namespace: str, name: str, annotations: Mapping[str, str], *, version: str = "") -> None:
         """Store what the watch reported at resourceVersion `version`; of `annotations`, only the prefixed
         ones are kept. An event older than a direct read already cached is skipped: the watch catches up."""

@@ -67,6 +67,9 @@ class FileServiceAccounts:
     def cached(self, namespace: str, name: str) -> Mapping[str, str] | None:
         return self._cache.get(namespace, name)
 
+    def contents(self) -> list[tuple[str, str, Mapping[str, str]]]:
+        return self._cache.contents()
+
     async def fetch(self, namespace: str, name: str) -> Mapping[str, str] | None:
         return None
 

@@ -24,6 +24,9 @@ class ServiceAccountDirectory(Protocol):
     async def fetch(self, namespace: str, name: str) -> Mapping[str, str] | None:
         """After a miss: ask the authority, bounded in time; ServiceAccountSourceError when it cannot."""
 
+    def contents(self) -> list[tuple[str, str, Mapping[str, str]]]:
+        """Every ServiceAccount held now, as (namespace, name, annotations): the debugging handler's dump."""
+
     def start(self) -> None:
         """Begin following the source, in the background."""
 

@@ -68,6 +68,9 @@ class WatchedServiceAccounts:
     def cached(self, namespace: str, name: str) -> Mapping[str, str] | None:
         return self._cache.get(namespace, name)
 
+    def contents(self) -> list[tuple[str, str, Mapping[str, str]]]:
+        return self._cache.contents()
+
     async def fetch(self, namespace: str, name: str) -> Mapping[str, str] | None:
         """Read the ServiceAccount from the API; None when it does not exist. Counted in API_FALLBACKS."""
         where = f"serviceaccount {namespace}/{name}"

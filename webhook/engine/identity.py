@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 
@@ -70,9 +71,7 @@ def resolve_identity(
     found = annotations is not None
     annotations = annotations or _NO_ANNOTATIONS
     pod_identity = (namespace, service_account) in pod_identities
-    role_arn = annotations.get(keys.role_arn, "").strip()
-    if role_arn and settings.compose_role_arn is not None:
-        role_arn = settings.compose_role_arn.role_arn(role_arn)
+    role_arn = _annotated_role_arn(annotations, settings)
     mapping = mappings.lookup(namespace, service_account) if len(mappings) else None
     if not (pod_identity or role_arn or mapping):
         return Resolution(identity=None, source=Source.NO_ROLE if found else Source.NO_SERVICE_ACCOUNT)
@@ -128,6 +127,42 @@ def resolve_identity(
         mapping=mapping,
         warnings=tuple(warnings),
     )
+
+
+def service_account_entry(
+    *, namespace: str, service_account: str, annotations: Mapping[str, str], settings: MutationSettings
+) -> dict[str, Any]:
+    """A ServiceAccount as the reference's cache holds it and its `/debug/alpha/cache` shows it: its own
+    annotations over the flags (mappings and Pod Identity apart), with the Go field names."""
+    keys = settings.keys
+    where = f"serviceaccount {namespace}/{service_account}"
+    ignored: list[str] = []
+    return {
+        "RoleARN": _annotated_role_arn(annotations, settings),
+        "Audience": annotations.get(keys.audience) or settings.token_audience,
+        "UseRegionalSTS": _regional_sts(
+            annotations.get(keys.sts_regional_endpoints),
+            mapped=None,
+            flag=settings.sts_regional_endpoint,
+            where=where,
+            warnings=ignored,
+        ),
+        "TokenExpiration": _token_expiration(
+            annotations.get(keys.token_expiration),
+            mapped=None,
+            flag=settings.token_expiration,
+            where=where,
+            warnings=ignored,
+        ),
+    }
+
+
+def _annotated_role_arn(annotations: Mapping[str, str], settings: MutationSettings) -> str:
+    """The role-arn annotation's value, trimmed, and composed into an ARN with `--compose-role-arn`."""
+    role_arn = annotations.get(settings.keys.role_arn, "").strip()
+    if role_arn and settings.compose_role_arn is not None:
+        return settings.compose_role_arn.role_arn(role_arn)
+    return role_arn
 
 
 def _regional_sts(

@@ -15,21 +15,22 @@ import signal
 import socket
 import ssl
 import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any
+from collections.abc import Coroutine, Iterator, Mapping
+from typing import Any, Protocol
 
 import uvicorn
 import uvloop
-from prometheus_client import start_http_server
 
 from webhook import __version__
 from webhook.cluster.runtime_sources import start_identity_sources
+from webhook.engine.identity import service_account_entry
 from webhook.engine.settings import MutationSettings
 from webhook.metrics import CACHE_SYNCED, READY, REGISTRY
 from webhook.server.admission import AdmissionHandler
 from webhook.server.http_app import WebhookApp, health_app
 from webhook.server.http_protocol import GuardedHttpToolsProtocol
 from webhook.server.listening import bound, effective_bind_address, open_listener, url_host
+from webhook.server.metrics_port import start_metrics_server
 from webhook.tls.startup import start_tls
 
 log = logging.getLogger("webhook.server")
@@ -88,24 +89,58 @@ async def serve(args: argparse.Namespace, *, settings: MutationSettings) -> None
     """Both ports are bound first: one that cannot be had stops the webhook before anything else starts."""
     host = effective_bind_address(args.bind_address)
     listener = open_listener(host=host, port=args.port, flag="--port")
+    cache_dump = _CacheDump(settings=settings) if args.enable_debugging_handlers else None
     with contextlib.closing(listener):
-        metrics_server, _ = bound(
-            lambda: start_http_server(args.metrics_port, addr=host, registry=REGISTRY),
+        metrics_server = bound(
+            lambda: start_metrics_server(
+                host=host, port=args.metrics_port, registry=REGISTRY, cache_dump=cache_dump
+            ),
             host=host,
             port=args.metrics_port,
             flag="--metrics-port",
         )
         try:
-            await _serve_on(listener, host=host, args=args, settings=settings)
+            await _serve_on(listener, host=host, args=args, settings=settings, cache_dump=cache_dump)
         finally:
             metrics_server.shutdown()
+            metrics_server.server_close()
     log.info("stopped")
 
 
+class _HeldServiceAccounts(Protocol):
+    def contents(self) -> list[tuple[str, str, Mapping[str, str]]]: ...
+
+
+class _CacheDump:
+    """`GET /debug/alpha/cache`: the ServiceAccounts the webhook holds, in the reference's shape. The metrics
+    port is bound before the sources start, so it shows nothing until they are in place."""
+
+    def __init__(self, *, settings: MutationSettings) -> None:
+        self._settings = settings
+        self.service_accounts: _HeldServiceAccounts | None = None
+
+    def __call__(self) -> dict[str, dict[str, Any]]:
+        if self.service_accounts is None:
+            return {}
+        return {
+            f"{namespace}/{name}": service_account_entry(
+                namespace=namespace, service_account=name, annotations=annotations, settings=self._settings
+            )
+            for namespace, name, annotations in self.service_accounts.contents()
+        }
+
+
 async def _serve_on(
-    listener: socket.socket, *, host: str, args: argparse.Namespace, settings: MutationSettings
+    listener: socket.socket,
+    *,
+    host: str,
+    args: argparse.Namespace,
+    settings: MutationSettings,
+    cache_dump: _CacheDump | None,
 ) -> None:
     sources = start_identity_sources(args, settings=settings)
+    if cache_dump is not None:
+        cache_dump.service_accounts = sources.service_accounts
     try:
         tls = await start_tls(args, namespace=sources.namespace, api_client=sources.api_client)
         try:
