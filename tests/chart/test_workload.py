@@ -85,15 +85,18 @@ def test_a_stopping_replica_keeps_serving_while_endpoints_catch_up_then_drains_w
     chart: Chart,
 ) -> None:
     rendered = chart.render()
-    pre_stop = rendered.container["lifecycle"]["preStop"]["exec"]["command"]
     grace = rendered.pod_spec["terminationGracePeriodSeconds"]
-    assert pre_stop == ["sleep", "5"]
-    assert int(pre_stop[1]) + int(rendered.flag("--shutdown-timeout") or 0) < grace
+    assert rendered.flag("--shutdown-delay") == "5"
+    assert int(rendered.flag("--shutdown-delay") or 0) + int(rendered.flag("--shutdown-timeout") or 0) < grace
 
 
-def test_no_shutdown_delay_leaves_no_pre_stop_hook(chart: Chart) -> None:
-    rendered = chart.render({"shutdownDelaySeconds": 0, "terminationGracePeriodSeconds": 10})
+@pytest.mark.parametrize("delay", [0, 5])
+def test_the_delay_is_the_servers_own_with_no_pre_stop_hook_that_needs_sleep_in_the_image(
+    chart: Chart, delay: int
+) -> None:
+    rendered = chart.render({"shutdownDelaySeconds": delay, "terminationGracePeriodSeconds": 10 + delay})
     assert "lifecycle" not in rendered.container
+    assert rendered.flag("--shutdown-delay") == str(delay)
     assert rendered.flag("--shutdown-timeout") == "5"
 
 

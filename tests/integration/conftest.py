@@ -80,7 +80,8 @@ def launch(
     certificates: Certificates,
     service_account_file: Path,
 ) -> Iterator[Launch]:
-    """Start servers on demand; any still running at the end are stopped."""
+    """Start servers on demand; any still running at the end are stopped. They stop at once on SIGTERM
+    (`--shutdown-delay=0`) unless a test gives the delay: tests/integration/test_shutdown.py does."""
     started: list[RunningServer] = []
 
     def start(*extra_args: str) -> RunningServer:
@@ -91,6 +92,7 @@ def launch(
             service_account_file=service_account_file,
             log=tmp_path_factory.mktemp("serve") / "serve.log",
             extra_args=(
+                "--shutdown-delay=0",
                 "--max-request-bytes",
                 str(MAX_REQUEST_BYTES),
                 "--aws-default-region",

@@ -135,9 +135,21 @@ class RunningServer:
 
     def terminate(self) -> int:
         """SIGTERM, as the kubelet sends it, and the exit code once the process is gone."""
+        return self.stop(signal.SIGTERM)
+
+    def stop(self, sig: signal.Signals) -> int:
+        """Send `sig` if the process still runs; the exit code once it is gone."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
         return self.process.wait(timeout=EXIT_LIMIT_SECONDS)
+
+    def wait_for_output(self, text: str) -> None:
+        """Until the server's log says `text`: how a test knows a signal has been acted on."""
+        deadline = time.monotonic() + EXIT_LIMIT_SECONDS
+        while text not in self.output():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"the server never logged {text!r}:\n{self.output()}")
+            time.sleep(0.05)
 
 
 class Launch(Protocol):

@@ -1,12 +1,15 @@
-"""SPEC §4: SIGTERM drains the requests in flight, then the process exits cleanly.
+"""SIGTERM loses no admission (SPEC §4, issue 19): for --shutdown-delay the webhook keeps accepting and
+answering, every answer with `Connection: close`; then it stops listening, cuts idle connections without
+waiting on their clients, finishes the requests in flight and exits 0. SIGINT skips the delay.
 
 A request is provably in flight when the server has answered `Expect: 100-continue`: it has parsed the
-headers and the webhook is reading the body. The bodies are sent only once shutdown has provably begun:
-the listening socket refuses new connections.
+headers and the webhook is reading the body. Times are bounds far above what is expected, never measurements:
+the machine is shared.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
@@ -21,6 +24,17 @@ from tests.integration.server_process import EXIT_LIMIT_SECONDS, Launch, Running
 from tests.server.reviews import admission_review, decoded_patch, from_replicaset
 
 IN_FLIGHT = 3
+DRAINING = "SIGTERM: answering for"
+LONG_DELAY = "--shutdown-delay=600"
+"""Longer than any test: the delay is ended by a second signal, so no test waits for it."""
+IDLE_EXIT_BOUND_SECONDS = 20
+"""An idle TLS connection whose client never answers the close once held the exit for the whole
+--shutdown-timeout (25.7 s measured; uvloop's own TLS close timeout is 30 s): with a timeout of 300 s, an exit
+within this bound can only come from cutting the connection. Expected: about a second."""
+
+
+def review_body() -> bytes:
+    return json.dumps(admission_review(from_replicaset(pod()))).encode()
 
 
 class HeldRequest:
@@ -62,6 +76,19 @@ class HeldRequest:
         return received
 
 
+def keep_alive_connection(server: RunningServer) -> http.client.HTTPSConnection:
+    return http.client.HTTPSConnection(
+        "localhost", server.port, context=server.tls_context(), timeout=EXIT_LIMIT_SECONDS
+    )
+
+
+def post(connection: http.client.HTTPSConnection) -> http.client.HTTPResponse:
+    connection.request("POST", "/mutate", body=review_body(), headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    return response
+
+
 def wait_until_refusing_connections(server: RunningServer) -> None:
     deadline = time.monotonic() + EXIT_LIMIT_SECONDS
     while time.monotonic() < deadline:
@@ -75,10 +102,37 @@ def wait_until_refusing_connections(server: RunningServer) -> None:
     )
 
 
+def test_during_the_delay_new_and_kept_connections_are_answered_with_connection_close(launch: Launch) -> None:
+    server = launch(LONG_DELAY)
+    kept = keep_alive_connection(server)
+    assert post(kept).getheader("connection") is None
+
+    server.process.send_signal(signal.SIGTERM)
+    server.wait_for_output(DRAINING)
+    answers = [post(keep_alive_connection(server)) for _ in range(3)]
+    on_kept = post(kept)
+
+    for response in [*answers, on_kept]:
+        assert response.status == 200
+        assert response.getheader("connection") == "close"
+    assert server.process.poll() is None
+    assert server.terminate() == 0
+
+
+def test_after_the_delay_it_stops_listening_and_exits_zero_by_itself(launch: Launch) -> None:
+    server = launch("--shutdown-delay=1")
+
+    server.process.send_signal(signal.SIGTERM)
+    wait_until_refusing_connections(server)
+
+    assert server.process.wait(timeout=EXIT_LIMIT_SECONDS) == 0
+    output = server.output()
+    assert output.index(DRAINING) < output.index("stopped listening")
+
+
 def test_sigterm_lets_requests_in_flight_finish(launch: Launch) -> None:
-    server = launch()
-    original = from_replicaset(pod())
-    held = [HeldRequest(server, json.dumps(admission_review(original)).encode()) for _ in range(IN_FLIGHT)]
+    server = launch("--shutdown-delay=1")
+    held = [HeldRequest(server, review_body()) for _ in range(IN_FLIGHT)]
 
     server.process.send_signal(signal.SIGTERM)
     wait_until_refusing_connections(server)
@@ -87,12 +141,42 @@ def test_sigterm_lets_requests_in_flight_finish(launch: Launch) -> None:
     for status, reply in answers:
         assert status == 200
         assert decoded_patch(reply)
-    server.process.wait(timeout=EXIT_LIMIT_SECONDS)
+    assert server.process.wait(timeout=EXIT_LIMIT_SECONDS) == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/livez", verify=server.tls_context(), timeout=5)
 
 
-def test_sigterm_exit_status_is_zero(launch: Launch) -> None:
-    server = launch()
+def test_an_idle_tls_connection_whose_client_never_answers_the_close_does_not_hold_the_exit(
+    launch: Launch,
+) -> None:
+    server = launch("--shutdown-delay=1", "--shutdown-timeout=300")
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=EXIT_LIMIT_SECONDS)
+    with server.tls_context().wrap_socket(raw, server_hostname="localhost") as idle:
+        body = review_body()
+        idle.sendall(
+            b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+
+        server.process.send_signal(signal.SIGTERM)
+        # The client reads nothing more and never sends its TLS close: only the server can end this.
+        status = server.process.wait(timeout=IDLE_EXIT_BOUND_SECONDS)
+
+    assert status == 0
+
+
+def test_sigint_skips_the_delay_and_exits_zero(launch: Launch) -> None:
+    server = launch(LONG_DELAY)
+
+    assert server.stop(signal.SIGINT) == 0
+    assert DRAINING not in server.output()
+
+
+def test_a_second_sigterm_ends_the_delay(launch: Launch) -> None:
+    server = launch(LONG_DELAY)
+    server.process.send_signal(signal.SIGTERM)
+    server.wait_for_output(DRAINING)
 
     assert server.terminate() == 0

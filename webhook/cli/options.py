@@ -75,6 +75,13 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def non_negative_seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def token_seconds(text: str) -> int:
     """A whole number of seconds; `mutation_settings_from` brings it within the API server's limits."""
     try:

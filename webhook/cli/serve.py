@@ -12,6 +12,7 @@ from webhook.cli.options import (
     add_flag,
     add_mutation_options,
     mutation_settings_from,
+    non_negative_seconds,
     port_number,
     positive_int,
     positive_seconds,
@@ -49,8 +50,11 @@ def register(subparsers: Any) -> None:
              help="address both ports listen on; :: is every IPv6 and IPv4 address (0.0.0.0 without IPv6)")  # fmt: skip
     add_flag(server, "--max-request-bytes", type=positive_int, default=DEFAULT_MAX_REQUEST_BYTES,
              help="largest admission request accepted (HTTP 413 above)")  # fmt: skip
+    add_flag(server, "--shutdown-delay", type=non_negative_seconds, default=5.0,
+             help="seconds to keep accepting and answering after SIGTERM, each answer with Connection: close, "
+                  "while the endpoint's removal reaches the API server (SIGINT skips it)")  # fmt: skip
     add_flag(server, "--shutdown-timeout", type=positive_int, default=25,
-             help="seconds to let in-flight requests finish after SIGTERM")  # fmt: skip
+             help="seconds to let in-flight requests finish after the delay")  # fmt: skip
     add_bool_flag(server, "--enable-debugging-handlers",
                   help=f"on --metrics-port, GET {DEBUG_CACHE_PATH} shows the ServiceAccount cache as JSON")  # fmt: skip
     add_flag(server, "--log-format", default="json", choices=LOG_FORMATS, help="log line format")

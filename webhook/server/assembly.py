@@ -1,8 +1,15 @@
 """Assembles the running server from its parts and runs it until SIGTERM.
 
 Start-up never waits for the cluster: the listener comes up at once and `/readyz` turns ready when the
-ServiceAccount cache has synced and a certificate is loaded, so probes tell the truth. On SIGTERM uvicorn
-stops accepting connections and lets in-flight requests finish (up to `--shutdown-timeout`).
+ServiceAccount cache has synced and a certificate is loaded, so probes tell the truth.
+
+Shutdown loses no admission. On SIGTERM the webhook keeps accepting and answering for `--shutdown-delay`,
+every answer with `Connection: close`: the API server (or a kube-proxy rule) may still send pods here until
+it has seen the endpoint go, and the keep-alive connections it holds outlive that; closed after an answer,
+they are left cleanly and the next pod goes elsewhere. Then it stops listening, closes idle connections at
+once (an idle connection whose client never completes the TLS close must not hold the exit), lets requests
+in flight finish (up to `--shutdown-timeout`) and exits, about a second after the last answer. SIGINT
+(Ctrl-C) skips the delay, as does a second SIGTERM during it.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Coroutine, Iterator, Mapping
+from types import FrameType
 from typing import Any, Protocol
 
 import uvicorn
@@ -42,9 +51,83 @@ the API server always closes first. With uvicorn's 5 s, a connection closed just
 fails that POST (Go does not retry it), and with failurePolicy Ignore the pod starts without credentials."""
 
 
+_CONNECTION_CLOSE = (b"connection", b"close")
+LINGER_SECONDS = 1.0
+"""After the last answer, how long closing connections get to deliver it and finish the TLS close before
+they are cut: a client that never answers the close must not hold the exit."""
+
+
 class _Server(uvicorn.Server):
-    """uvicorn re-raises a caught SIGTERM after draining, so the process dies by the signal (status 143).
-    SIGTERM is how Kubernetes stops every pod: after a clean drain the webhook exits 0."""
+    """uvicorn's server with the shutdown above. uvicorn re-raises a caught SIGTERM after draining, so the
+    process would die by the signal (status 143); SIGTERM is how Kubernetes stops every pod, and after a
+    clean drain the webhook exits 0."""
+
+    def __init__(self, config: uvicorn.Config, *, shutdown_delay: float) -> None:
+        super().__init__(config)
+        self._shutdown_delay = shutdown_delay
+        self._stop_at: float | None = None
+        """When the delay ends, from the SIGTERM that began it; None before one."""
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Runs as the signal handler, between two steps of the event loop: it only records what to do;
+        `on_tick`, in the loop, does it."""
+        if self.should_exit:
+            self.force_exit = self.force_exit or sig == signal.SIGINT
+        elif sig == signal.SIGTERM and self._shutdown_delay > 0 and self._stop_at is None:
+            self._stop_at = time.monotonic() + self._shutdown_delay
+        else:
+            self.should_exit = True
+
+    async def on_tick(self, counter: int) -> bool:
+        if await super().on_tick(counter):
+            return True
+        if self._stop_at is None:
+            return False
+        if not self._draining:
+            self._draining = True
+            log.info(
+                "SIGTERM: answering for %gs more with Connection: close, then stopping (--shutdown-delay)",
+                self._shutdown_delay,
+            )
+            for connection in list(self.server_state.connections):
+                cycle = getattr(connection, "cycle", None)
+                if cycle is not None and not cycle.response_complete:
+                    cycle.keep_alive = False  # an answer on its way closes its connection too
+        if _CONNECTION_CLOSE not in self.server_state.default_headers:
+            # uvicorn renews the default headers every second: every answer from now on says close.
+            self.server_state.default_headers = [*self.server_state.default_headers, _CONNECTION_CLOSE]
+        if time.monotonic() >= self._stop_at:
+            self.should_exit = True
+        return self.should_exit
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop listening, close idle connections now, let requests in flight finish, then cut what is left."""
+        log.info("stopped listening; finishing %d request(s) in flight", len(self.server_state.tasks))
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                while self.server_state.tasks and not self.force_exit:
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            log.error(
+                "%d request(s) still unanswered after --shutdown-timeout=%ss; stopping them",
+                len(self.server_state.tasks), self.config.timeout_graceful_shutdown,
+            )  # fmt: skip
+            for task in self.server_state.tasks:
+                task.cancel()
+        linger_until = time.monotonic() + LINGER_SECONDS
+        while self.server_state.connections and time.monotonic() < linger_until and not self.force_exit:
+            await asyncio.sleep(0.05)
+        for connection in list(self.server_state.connections):
+            connection.transport.abort()
+        while self.server_state.connections:
+            await asyncio.sleep(0.01)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -172,7 +255,7 @@ async def _serve_on(
                 "pod-identity-webhook %s serving on https://%s:%d/mutate, metrics on http://%s:%d/metrics",
                 __version__, url_host(host), args.port, url_host(host), args.metrics_port,
             )  # fmt: skip
-            await _Server(config).serve(sockets=[listener])
+            await _Server(config, shutdown_delay=args.shutdown_delay).serve(sockets=[listener])
         finally:
             await tls.stop()
     finally:

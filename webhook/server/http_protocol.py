@@ -69,6 +69,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_head = True
         super().on_message_complete()
 
+    def shutdown(self) -> None:
+        """At shutdown: an idle connection is cut at once, without the TLS close, which waits on the peer
+        (a client that never answers it held the exit for the whole --shutdown-timeout). One still
+        delivering its last answer, or with a request in flight, closes after it."""
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self.transport.get_write_buffer_size() == 0:
+            self.transport.abort()
+        else:
+            super().shutdown()
+
     def _arm_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self._head_overdue)
 
