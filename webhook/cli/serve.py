@@ -24,6 +24,7 @@ from webhook.server.http_app import DEFAULT_MAX_REQUEST_BYTES
 from webhook.server.listening import ALL_ADDRESSES
 from webhook.server.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
 from webhook.server.metrics_port import DEBUG_CACHE_PATH
+from webhook.tls.startup import check_tls_flags
 
 log = logging.getLogger("webhook.serve")
 
@@ -85,5 +86,6 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     configure_logging(log_format=args.log_format, level=args.log_level)
     check_reference_options(args)
+    check_tls_flags(args)
     run_event_loop(serve(args, settings=mutation_settings_from(args)))
     return 0

@@ -72,6 +72,12 @@ def check_extra_dns_name(name: str) -> None:
         raise ConfigurationError(f"--tls-extra-dns-names: {error}") from None
 
 
+def check_tls_flags(args: argparse.Namespace) -> None:
+    """Refuse a --tls-min-version or --tls-cipher-suites this server cannot honour before anything starts."""
+    parse_min_version(args.tls_min_version)
+    parse_cipher_suites(args.tls_cipher_suites or "")
+
+
 def serving_tls_from(args: argparse.Namespace) -> ServingTLS:
     """The serving context `--tls-min-version` and `--tls-cipher-suites` describe, spelt as the reference
     spells them; ConfigurationError for a version or suite this server cannot honour."""
