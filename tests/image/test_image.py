@@ -220,11 +220,6 @@ def test_sigterm_stops_the_server_cleanly(webhook: RunningWebhook) -> None:
     assert docker("inspect", "--format", "{{.State.ExitCode}}", webhook.name).strip() == "0", webhook.logs()
 
 
-def test_the_charts_pre_stop_hook_can_run_in_the_image(image: str) -> None:
-    """The chart's preStop hook runs `sleep` inside the container: the image must have it."""
-    docker("run", "--rm", "--pull=never", "--network=none", "--entrypoint", "sleep", image, "0")
-
-
 def test_dockerfile_default_version_is_the_projects(repo_root: Path) -> None:
     version = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["version"]
     assert f"ARG VERSION={version}\n" in (repo_root / "Dockerfile").read_text()
