@@ -84,6 +84,19 @@ def test_no_metadata_service_is_a_one_line_error_naming_the_flags_to_use_instead
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize("value", ["true", "TRUE", " True "])
+def test_metadata_disabled_as_for_the_sdks_is_never_read(value: str) -> None:
+    with fake_instance_metadata() as running:
+        with pytest.raises(InstanceMetadataError) as raised:
+            instance_role_arn_composition(
+                environ={"AWS_EC2_METADATA_DISABLED": value, "AWS_EC2_METADATA_SERVICE_ENDPOINT": running.url}
+            )
+        assert running.requests == []
+
+    assert "AWS_EC2_METADATA_DISABLED=true" in str(raised.value)
+    assert "--compose-account-id" in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("environ", "endpoint"),
     [

@@ -2,7 +2,8 @@
 
 Read once at start, as the reference reads them: an IMDSv2 session token, then the instance identity
 document. The address is the one every AWS SDK uses, or `AWS_EC2_METADATA_SERVICE_ENDPOINT` (the SDKs'
-variable, which points the tests at a fake on loopback). Timeouts are short: off EC2 nothing answers, and
+variable, which points the tests at a fake on loopback); `AWS_EC2_METADATA_DISABLED=true` forbids the read, as
+it does for the SDKs. Timeouts are short: off EC2 nothing answers, and
 the operator should hear so in seconds, not wait for a TCP timeout.
 """
 
@@ -21,6 +22,7 @@ DEFAULT_ENDPOINT = "http://169.254.169.254"
 IPV6_ENDPOINT = "http://[fd00:ec2::254]"
 ENDPOINT_VARIABLE = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
 ENDPOINT_MODE_VARIABLE = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"
+DISABLED_VARIABLE = "AWS_EC2_METADATA_DISABLED"
 TOKEN_PATH = "/latest/api/token"
 DOCUMENT_PATH = "/latest/dynamic/instance-identity/document"
 TOKEN_TTL_SECONDS = 60
@@ -43,6 +45,11 @@ def instance_role_arn_composition(
 ) -> RoleArnComposition:
     """The instance's partition (from its region) and account; InstanceMetadataError when either cannot be
     read, with what to do off EC2."""
+    if environ.get(DISABLED_VARIABLE, "").strip().lower() == "true":
+        raise InstanceMetadataError(
+            f"--compose-role-arn needs the instance's account and partition, and {DISABLED_VARIABLE}=true "
+            "forbids reading the EC2 instance metadata; give --compose-account-id (and --compose-partition)"
+        )
     endpoint = metadata_endpoint(environ)
     try:
         token = _read(
