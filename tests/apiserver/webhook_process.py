@@ -129,6 +129,22 @@ class WebhookFactory:
         with self.plane.admin_client() as client:
             Cluster(client).delete(f"{MUTATING_CONFIGURATIONS}/{name}")
 
+    def point(self, name: str, url: str) -> None:
+        """Move every webhook of configuration `name` to `url`, as a Service's endpoints move to a new pod."""
+        with self.plane.admin_client() as client:
+            cluster = Cluster(client)
+            path = f"{MUTATING_CONFIGURATIONS}/{name}"
+            hooks = cluster.get(path)["webhooks"]
+            cluster.call(
+                "PATCH",
+                path,
+                json=[
+                    {"op": "replace", "path": f"/webhooks/{n}/clientConfig/url", "value": url}
+                    for n in range(len(hooks))
+                ],
+                headers={"Content-Type": "application/json-patch+json"},
+            )
+
     @contextlib.contextmanager
     def registered(self, configuration: Json) -> Iterator[str]:
         """The configuration registered for the block only, so tests of one module do not see each other's."""
