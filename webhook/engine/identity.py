@@ -190,3 +190,25 @@ def _token_expiration(
         if parsed is not None:
             return parsed
     return flag
+
+
+def describe_identity(resolution: Resolution, *, role_key: str) -> str:
+    """The identity a pod gets and where it comes from, in the words `explain`, `audit` and the missed-
+    credentials Events share."""
+    identity = resolution.identity
+    if identity is None:
+        return "no AWS identity"
+    token = f"token audience {identity.audience}, lifetime {identity.token_expiration}s"
+    if identity.regional_sts:
+        token += ", regional STS endpoint"
+    if identity.mode is Mode.POD_IDENTITY:
+        return (
+            "EKS Pod Identity: the ServiceAccount is listed in the Pod Identity associations, so the Pod "
+            f"Identity agent supplies the role's credentials ({token})"
+        )
+    origin = (
+        f"the operator mapping {resolution.mapping.key!r}"
+        if resolution.source is Source.MAPPING and resolution.mapping
+        else f"the ServiceAccount's {role_key} annotation"
+    )
+    return f"IRSA: role {identity.role_arn}, from {origin} ({token})"

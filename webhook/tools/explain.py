@@ -10,10 +10,8 @@ the ServiceAccount's own annotation overrides.
 from __future__ import annotations
 
 import copy
-import difflib
 import enum
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +20,16 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from webhook.cluster.kube_json import KubeJson
+from webhook.engine.annotation_names import (
+    POD_ANNOTATIONS,
+    POD_LABELS,
+    ROLE_ARN_VALUE,
+    WEBHOOK_LABELS,
+    near_misses,
+    serviceaccount_annotation_notes,
+)
 from webhook.engine.annotation_values import parse_name_list
-from webhook.engine.identity import Identity, Mode, Resolution, Source
+from webhook.engine.identity import Identity, Mode, Resolution, Source, describe_identity
 from webhook.engine.mappings import RoleMappings
 from webhook.engine.mutation import (
     IRSA_KEYS,
@@ -42,17 +48,6 @@ from webhook.tools.inject import found_pods, resolve_and_mutate
 
 ServiceAccountLookup = Callable[[str, str], Mapping[str, str] | None]
 """(namespace, name) → all annotations of the ServiceAccount, or None when it does not exist."""
-
-SERVICE_ACCOUNT_ANNOTATIONS = ("role-arn", "audience", "sts-regional-endpoints", "token-expiration")
-POD_ANNOTATIONS = ("skip-containers", "token-expiration")
-POD_LABELS = ("skip-pod-identity-webhook",)
-WEBHOOK_LABELS = ("pod-identity",)
-"""Labels the webhook itself sets (Pod Identity mode): under the prefix, but never a typo."""
-_ROLE_ARN_VALUE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/")
-_SIMILAR = 0.8
-"""difflib ratio above which two annotation names, or two prefixes, are taken for a typo of each other."""
-_SIMILAR_UNDER_PREFIX = 0.7
-"""The same, for a key under the webhook's own prefix: it can only be meant for the webhook."""
 
 
 class Verdict(enum.Enum):
@@ -177,36 +172,6 @@ def explain_pod(
     )
 
 
-def near_misses(
-    keys: Iterable[str], *, prefix: str, names: Sequence[str], known: Sequence[str] = ()
-) -> list[tuple[str, str]]:
-    """(key found, key meant) for each key that is probably a typo of `<prefix>/<name>`.
-
-    Under the prefix itself every key is suspect, so a looser likeness is enough (`token-expiry`). Under
-    another prefix the name must be the wanted one (another webhook's prefix, a different
-    `--annotation-prefix`, wrong case) or the prefix close to the wanted one as well (`eks.amazon.com`).
-    Keys `<prefix>/<known>` are correct uses of the prefix for something else.
-    """
-    found = []
-    for key in keys:
-        key_prefix, _, key_name = key.rpartition("/")
-        if key_prefix == prefix and (key_name in names or key_name in known):
-            continue
-        normalised = key_name.strip().lower().replace("_", "-")
-        same_prefix = key_prefix.strip().lower() == prefix.lower()
-        if normalised in names:
-            found.append((key, f"{prefix}/{normalised}"))
-        elif (
-            same_prefix
-            or difflib.SequenceMatcher(None, key_prefix.lower(), prefix.lower()).ratio() >= _SIMILAR
-        ):
-            cutoff = _SIMILAR_UNDER_PREFIX if same_prefix else _SIMILAR
-            closest = difflib.get_close_matches(normalised, names, n=1, cutoff=cutoff)
-            if closest:
-                found.append((key, f"{prefix}/{closest[0]}"))
-    return found
-
-
 def _verdict(
     pod: Pod,
     *,
@@ -235,7 +200,7 @@ def _verdict(
         return Verdict.NO_ROLE, (
             f"{why}, no operator mapping and no Pod Identity association, so it has no AWS identity",
         )
-    described = _describe_identity(resolution.identity, resolution=resolution, role_key=role_key)
+    described = describe_identity(resolution, role_key=role_key)
     if not mutation.patch:
         volume, _ = _token_volume_and_path(resolution.identity, settings)
         return Verdict.NOTHING_TO_CHANGE, (
@@ -256,23 +221,6 @@ def _token_volume_and_path(identity: Identity, settings: MutationSettings) -> tu
     return IRSA_VOLUME_NAME, settings.token_mount_path
 
 
-def _describe_identity(identity: Identity, *, resolution: Resolution, role_key: str) -> str:
-    token = f"token audience {identity.audience}, lifetime {identity.token_expiration}s"
-    if identity.regional_sts:
-        token += ", regional STS endpoint"
-    if identity.mode is Mode.POD_IDENTITY:
-        return (
-            "EKS Pod Identity: the ServiceAccount is listed in the Pod Identity associations, so the Pod "
-            f"Identity agent supplies the role's credentials ({token})"
-        )
-    origin = (
-        f"the operator mapping {resolution.mapping.key!r}"
-        if resolution.source is Source.MAPPING and resolution.mapping
-        else f"the ServiceAccount's {role_key} annotation"
-    )
-    return f"IRSA: role {identity.role_arn}, from {origin} ({token})"
-
-
 def _notes(
     pod: Pod,
     *,
@@ -285,17 +233,7 @@ def _notes(
     prefix = settings.annotation_prefix
     role_key = settings.annotation("role-arn")
     account = pod.service_account_name
-    typos = near_misses(annotations, prefix=prefix, names=SERVICE_ACCOUNT_ANNOTATIONS)
-    notes = [
-        f"the ServiceAccount's annotation {found} is not read: did you mean {meant}?"
-        for found, meant in typos
-    ]
-    misplaced = {found for found, _ in typos}
-    notes += [
-        f"the ServiceAccount's annotation {key} holds a role ARN, but the role is read only from {role_key}"
-        for key, value in annotations.items()
-        if key != role_key and key not in misplaced and _ROLE_ARN_VALUE.match(value.strip())
-    ]
+    notes = serviceaccount_annotation_notes(annotations, prefix=prefix)
     pod_annotations = pod.meta.annotations or {}
     notes += [
         f"the pod's annotation {found} is not read: did you mean {meant}?"
@@ -307,7 +245,7 @@ def _notes(
             pod.meta.labels or {}, prefix=prefix, names=POD_LABELS, known=WEBHOOK_LABELS
         )
     ]
-    if any(key == role_key or _ROLE_ARN_VALUE.match(value.strip()) for key, value in pod_annotations.items()):
+    if any(key == role_key or ROLE_ARN_VALUE.match(value.strip()) for key, value in pod_annotations.items()):
         notes.append(
             f"a role on the pod is ignored: a pod cannot choose its role; annotate its ServiceAccount "
             f"{namespace}/{account} with {role_key}"

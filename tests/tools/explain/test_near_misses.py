@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.tools.explain import (
+from webhook.engine.annotation_names import (
     POD_ANNOTATIONS,
     POD_LABELS,
     SERVICE_ACCOUNT_ANNOTATIONS,
