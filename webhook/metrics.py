@@ -139,3 +139,25 @@ CONFIG_RELOADS = Counter(
     namespace=_NAMESPACE,
     registry=REGISTRY,
 )
+SERVICEACCOUNT_REVIEWS = Counter(
+    "serviceaccount_reviews",
+    "ServiceAccount writes reviewed (--serviceaccount-warnings), by result: warned, clean, bad_request.",
+    ["result"],
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
+MISSED_CREDENTIALS = Gauge(
+    "pods_missing_credentials",
+    "Running pods whose ServiceAccount has an AWS identity but whose containers lack its credentials, "
+    "as of the last scan (--find-missed-credentials).",
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
+REPAIR_EVICTIONS = Counter(
+    "repair_evictions",
+    "Evictions of controller-owned pods that missed their credentials (--repair-missed-credentials), by "
+    "result: evicted, blocked (a PodDisruptionBudget said not now), gone, error.",
+    ["result"],
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)

@@ -6,7 +6,7 @@ several times cheaper than building the whole review as Python objects (see docs
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import msgspec
 
@@ -37,14 +37,56 @@ class AdmissionReview(msgspec.Struct, frozen=True, gc=False):
     request: AdmissionRequest | None = None
 
 
+class ServiceAccountMeta(msgspec.Struct, frozen=True, gc=False):
+    name: str = ""
+    namespace: str | None = None
+    annotations: dict[str, str] | None = None
+
+
+class ServiceAccountObject(msgspec.Struct, frozen=True, gc=False):
+    metadata: ServiceAccountMeta | None = None
+
+
+class ServiceAccountRequest(msgspec.Struct, frozen=True, gc=False):
+    uid: str = ""
+    kind: GroupVersionKind | None = None
+    namespace: str | None = None
+    name: str = ""
+    operation: str = ""
+    object: ServiceAccountObject | None = None
+
+
+class ServiceAccountReview(msgspec.Struct, frozen=True, gc=False):
+    apiVersion: str = ""  # noqa: N815
+    kind: str = ""
+    request: ServiceAccountRequest | None = None
+
+
 _decoder = msgspec.json.Decoder(AdmissionReview)
+_serviceaccount_decoder = msgspec.json.Decoder(ServiceAccountReview)
 _encoder = msgspec.json.Encoder()
+
+_Review = TypeVar("_Review", AdmissionReview, ServiceAccountReview)
 
 
 def decode_review(body: bytes) -> tuple[str, AdmissionRequest]:
     """(apiVersion, request) of a review for a pod; BadRequestError says what is wrong otherwise."""
+    review = _decode(_decoder, body)
+    request = _checked(review, kind="Pod")
+    if request.object is None and request.operation in ("", "CREATE"):
+        raise BadRequestError("AdmissionReview request has no object")
+    return review.apiVersion, request
+
+
+def decode_serviceaccount_review(body: bytes) -> tuple[str, ServiceAccountRequest]:
+    """(apiVersion, request) of a review for a ServiceAccount; BadRequestError says what is wrong otherwise."""
+    review = _decode(_serviceaccount_decoder, body)
+    return review.apiVersion, _checked(review, kind="ServiceAccount")
+
+
+def _decode(decoder: msgspec.json.Decoder[_Review], body: bytes) -> _Review:
     try:
-        review = _decoder.decode(body)
+        review = decoder.decode(body)
     except msgspec.ValidationError as error:
         raise BadRequestError(f"not an AdmissionReview: {error}") from error
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
@@ -56,17 +98,27 @@ def decode_review(body: bytes) -> tuple[str, AdmissionRequest]:
             f"expected kind AdmissionReview with apiVersion {' or '.join(SUPPORTED_API_VERSIONS)}, "
             f"got kind {_shown(review.kind)} apiVersion {_shown(review.apiVersion)}"
         )
+    return review
+
+
+@overload
+def _checked(review: AdmissionReview, *, kind: str) -> AdmissionRequest: ...
+@overload
+def _checked(review: ServiceAccountReview, *, kind: str) -> ServiceAccountRequest: ...
+def _checked(
+    review: AdmissionReview | ServiceAccountReview, *, kind: str
+) -> AdmissionRequest | ServiceAccountRequest:
+    """The review's request, when it has a uid and is for `kind` of the core group."""
     request = review.request
     if request is None:
         raise BadRequestError("AdmissionReview has no request")
     if not request.uid:
         raise BadRequestError("AdmissionReview request has no uid")
-    if request.kind is None or request.kind.kind != "Pod" or request.kind.group:
-        kind = request.kind.kind if request.kind else None
-        raise BadRequestError(f"this webhook admits pods only, got kind {_shown(kind)}")
-    if request.object is None and request.operation in ("", "CREATE"):
-        raise BadRequestError("AdmissionReview request has no object")
-    return review.apiVersion, request
+    if request.kind is None or request.kind.kind != kind or request.kind.group:
+        found = request.kind.kind if request.kind else None
+        what = "this webhook admits pods" if kind == "Pod" else "this endpoint reviews ServiceAccounts"
+        raise BadRequestError(f"{what} only, got kind {_shown(found)}")
+    return request
 
 
 def _shown(value: str | None, *, at_most: int = 100) -> str:

@@ -40,6 +40,7 @@ from webhook.server.http_app import WebhookApp, health_app
 from webhook.server.http_protocol import GuardedHttpToolsProtocol
 from webhook.server.listening import bound, effective_bind_address, open_listener, url_host
 from webhook.server.metrics_port import start_metrics_server
+from webhook.server.serviceaccount_review import VALIDATE_SERVICEACCOUNT_PATH, ServiceAccountReviewer
 from webhook.tls.startup import start_tls
 
 log = logging.getLogger("webhook.server")
@@ -241,8 +242,20 @@ async def _serve_on(
                 service_accounts=sources.service_accounts,
                 configuration=sources.configuration,
             )
+            reviews = (
+                {
+                    VALIDATE_SERVICEACCOUNT_PATH: ServiceAccountReviewer(
+                        settings=settings, configuration=sources.configuration
+                    )
+                }
+                if args.serviceaccount_warnings
+                else {}
+            )
             app = WebhookApp(
-                handler=handler, fallback=health_app(ready=ready), max_request_bytes=args.max_request_bytes
+                handler=handler,
+                fallback=health_app(ready=ready),
+                max_request_bytes=args.max_request_bytes,
+                more_reviews=reviews,
             )
             config = uvicorn_config(
                 app,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from webhook.server.admission import AdmissionHandler
+from webhook.server.admission import AdmissionHandler, Answer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,27 +50,49 @@ def health_app(*, ready: Callable[[], tuple[bool, str]]) -> FastAPI:
     return app
 
 
-class WebhookApp:
-    """The ASGI application uvicorn serves: `/mutate` on the fast path, the rest delegated to FastAPI."""
+class ReviewHandler(Protocol):
+    """Answers the AdmissionReviews of one path; the HTTP layer only translates."""
 
-    def __init__(self, *, handler: AdmissionHandler, fallback: FastAPI, max_request_bytes: int) -> None:
-        self._handler = handler
+    async def answer(self, body: bytes) -> Answer: ...
+
+    def refuse(self, *, status: int, reason: str, started: float) -> Answer: ...
+
+
+class WebhookApp:
+    """The ASGI application uvicorn serves: the review paths (`/mutate`, and `/validate-serviceaccount`
+    when given) on the fast path, the rest delegated to FastAPI."""
+
+    def __init__(
+        self,
+        *,
+        handler: AdmissionHandler,
+        fallback: FastAPI,
+        max_request_bytes: int,
+        more_reviews: Mapping[str, ReviewHandler] | None = None,
+    ) -> None:
+        self._handlers: dict[str, ReviewHandler] = {MUTATE_PATH: handler, **(more_reviews or {})}
         self._fallback = fallback
         self._max_request_bytes = max_request_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != MUTATE_PATH:
+        handler = self._handlers.get(scope["path"]) if scope["type"] == "http" else None
+        if handler is None:
             await self._fallback(scope, receive, send)
             return
         started = time.perf_counter()
         if scope["method"] != "POST":
             await self._refuse(
-                send, 405, "use POST for /mutate", started=started, extra=[(b"allow", b"POST")]
+                handler,
+                send,
+                405,
+                f"use POST for {scope['path']}",
+                started=started,
+                extra=[(b"allow", b"POST")],
             )
             return
         problem = self._check_headers(scope)
         if problem is not None:
-            await self._refuse(send, *problem, started=started)
+            await self._refuse(handler, send, *problem, started=started)
             return
         try:
             body = await self._read_body(receive)
@@ -78,13 +100,14 @@ class WebhookApp:
             log.info("a client disconnected before its admission request was complete; nothing answered")
             return
         if body is None:
-            await self._refuse(send, 413, self._too_large, started=started)
+            await self._refuse(handler, send, 413, self._too_large, started=started)
             return
-        answer = await self._handler.answer(body)
+        answer = await handler.answer(body)
         await _respond(send, answer.status, answer.body)
 
     async def _refuse(
         self,
+        handler: ReviewHandler,
         send: Send,
         status: int,
         reason: str,
@@ -92,7 +115,7 @@ class WebhookApp:
         started: float,
         extra: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
-        refused = self._handler.refuse(status=status, reason=reason, started=started)
+        refused = handler.refuse(status=status, reason=reason, started=started)
         await _respond(send, refused.status, refused.body, extra=extra)
 
     @property

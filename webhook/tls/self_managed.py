@@ -3,7 +3,8 @@
 Every replica runs the same loop. The certificates live in one Secret; whoever writes first wins and
 the others adopt what is there (creates fail with 409 AlreadyExists, updates carry the resourceVersion
 they read and fail with 409 Conflict when someone else got there first). Each pass also makes the
-MutatingWebhookConfiguration's caBundle match the Secret, writing only when it differs, so a
+MutatingWebhookConfiguration's caBundle (and the ValidatingWebhookConfiguration's, with the ServiceAccount
+warnings on) match the Secret, writing only when it differs, so a
 `helm upgrade` or a GitOps sync that resets it is repaired and an unchanged bundle is never rewritten.
 Objects are read and written as raw JSON so fields this client library does not know survive.
 """
@@ -35,6 +36,8 @@ SECRET_TYPE = "kubernetes.io/tls"
 CERT_KEY, PRIVATE_KEY_KEY = "tls.crt", "tls.key"
 CA_CERT_KEY, CA_KEY_KEY, PREVIOUS_CA_CERT_KEY = "ca.crt", "ca.key", "ca-previous.crt"
 MANAGED_BY_LABEL = {"app.kubernetes.io/managed-by": "pod-identity-webhook"}
+MUTATING = "MutatingWebhookConfiguration"
+VALIDATING = "ValidatingWebhookConfiguration"
 MAX_CONFLICTS = 5
 FIRST_RETRY_DELAY = 1.0
 
@@ -48,6 +51,9 @@ class SelfManagedSettings:
     secret_name: str
     webhook_config_name: str
     check_interval: float
+    validating_webhook_config_name: str = ""
+    """The ValidatingWebhookConfiguration of the ServiceAccount warnings, when they are on; it shares the
+    serving certificate, so it needs the same caBundle."""
     policy: RotationPolicy = field(default_factory=RotationPolicy)
 
 
@@ -105,7 +111,7 @@ class SelfManagedTLS:
         self._serving = serving
         self._settings = settings
         self._clock = clock
-        self._missing_config_reported = False
+        self._missing_configs_reported: set[str] = set()
 
     async def run(self) -> None:
         """Reconcile until cancelled; failures (API down, RBAC missing) are logged and retried sooner."""
@@ -190,16 +196,21 @@ class SelfManagedTLS:
         self._api.replace(self._secret_path, {**secret, "data": {**kept, **data}})
 
     def _publish_ca_bundle(self, bundle: bytes) -> None:
-        """Write the bundle into every webhook of the configuration, only where it differs."""
-        name = self._settings.webhook_config_name
-        path = f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}"
+        """Write the bundle into every webhook of the configurations, only where it differs."""
+        settings = self._settings
+        self._publish_ca_bundle_to(MUTATING, settings.webhook_config_name, bundle=bundle)
+        if settings.validating_webhook_config_name:
+            self._publish_ca_bundle_to(VALIDATING, settings.validating_webhook_config_name, bundle=bundle)
+
+    def _publish_ca_bundle_to(self, kind: str, name: str, *, bundle: bytes) -> None:
+        path = f"/apis/admissionregistration.k8s.io/v1/{kind.lower()}s/{name}"
         encoded = base64.b64encode(bundle).decode("ascii")
         for _attempt in range(MAX_CONFLICTS):
             configuration = self._api.get(path)
             if configuration is None:
-                self._report_missing_config()
+                self._report_missing_config(kind, name)
                 return
-            self._missing_config_reported = False
+            self._missing_configs_reported.discard(kind)
             webhooks: Sequence[dict[str, Any]] = configuration.get("webhooks") or ()
             stale = [hook for hook in webhooks if hook.get("clientConfig", {}).get("caBundle") != encoded]
             if not stale:
@@ -212,21 +223,14 @@ class SelfManagedTLS:
                 if error.status != 409:
                     raise
                 continue
-            logger.info(
-                "wrote the CA bundle into %d webhook(s) of MutatingWebhookConfiguration %s", len(stale), name
-            )
+            logger.info("wrote the CA bundle into %d webhook(s) of %s %s", len(stale), kind, name)
             return
-        raise CertificateError(
-            f"MutatingWebhookConfiguration {name} kept changing while its caBundle was written"
-        )
+        raise CertificateError(f"{kind} {name} kept changing while its caBundle was written")
 
-    def _report_missing_config(self) -> None:
-        if not self._missing_config_reported:
-            logger.warning(
-                "MutatingWebhookConfiguration %s does not exist (yet); its caBundle is written once it does",
-                self._settings.webhook_config_name,
-            )
-            self._missing_config_reported = True
+    def _report_missing_config(self, kind: str, name: str) -> None:
+        if kind not in self._missing_configs_reported:
+            logger.warning("%s %s does not exist (yet); its caBundle is written once it does", kind, name)
+            self._missing_configs_reported.add(kind)
 
     @property
     def _secret_path(self) -> str:

@@ -117,6 +117,10 @@ def self_managed_settings_from(args: argparse.Namespace, *, namespace: str) -> S
         dns_names=tuple(dict.fromkeys((*service_names, *extra_names))),
         secret_name=args.tls_secret,
         webhook_config_name=args.webhook_config_name,
+        # `serve` has the flag; a parser of the TLS flags alone (their tests) does not.
+        validating_webhook_config_name=(
+            args.webhook_config_name if getattr(args, "serviceaccount_warnings", False) else ""
+        ),
         policy=policy,
         check_interval=args.tls_check_interval,
     )
