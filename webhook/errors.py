@@ -23,3 +23,7 @@ class CertificateError(WebhookError):
 
 class InstanceMetadataError(ConfigurationError):
     """The EC2 instance metadata, needed for `--compose-role-arn`, could not be read."""
+
+
+class ClusterError(WebhookError):
+    """Pods could not be read from the cluster, or an Event or eviction could not be written."""

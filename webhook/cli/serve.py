@@ -19,6 +19,7 @@ from webhook.cli.options import (
 )
 from webhook.cli.reference_compat import add_reference_options, check_reference_options
 from webhook.cli.tls_options import add_tls_options
+from webhook.engine.annotation_values import parse_name_list
 from webhook.server.assembly import run_event_loop, serve
 from webhook.server.http_app import DEFAULT_MAX_REQUEST_BYTES
 from webhook.server.listening import ALL_ADDRESSES
@@ -76,6 +77,24 @@ def register(subparsers: Any) -> None:
                   help="read role mappings from the ConfigMap pod-identity-webhook in --namespace")  # fmt: skip
     add_flag(cluster, "--watch-container-credentials-config", metavar="PATH",
              help="Pod Identity associations file, re-read when it changes")  # fmt: skip
+
+    add_bool_flag(server, "--serviceaccount-warnings",
+                  help="serve POST /validate-serviceaccount: warnings on ServiceAccount writes (register it "
+                       "in a ValidatingWebhookConfiguration named --webhook-config-name)")  # fmt: skip
+
+    missed = parser.add_argument_group("missed credentials")
+    add_bool_flag(missed, "--find-missed-credentials",
+                  help="find running pods that lack the credentials their ServiceAccount now gives; report each "
+                       "with an Event and a log line (needs pods list and events create)")  # fmt: skip
+    add_flag(missed, "--missed-credentials-interval", type=positive_seconds, default=120.0,
+             help="seconds between two scans of the cluster's pods")  # fmt: skip
+    add_flag(missed, "--exclude-namespaces", type=parse_name_list, default=frozenset(), metavar="NS,NS",
+             help="namespaces whose pods the webhook is not registered for, so never reported")  # fmt: skip
+    add_bool_flag(missed, "--repair-missed-credentials",
+                  help="evict the controller-owned pods found, so they come back with credentials (needs "
+                       "pods/eviction create; PodDisruptionBudgets respected); bare pods are only reported")  # fmt: skip
+    add_flag(missed, "--repair-interval", type=positive_seconds, default=10.0,
+             help="seconds between two evictions, at least")  # fmt: skip
 
     add_tls_options(parser)
     add_mutation_options(parser)

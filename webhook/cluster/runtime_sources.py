@@ -54,11 +54,16 @@ class RunningSources:
 def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettings) -> RunningSources:
     namespace = args.namespace or webhook_namespace()
     configuration = IdentitySources()
+    if args.repair_missed_credentials and not args.find_missed_credentials:
+        raise ConfigurationError(
+            "--repair-missed-credentials repairs what --find-missed-credentials finds: set both"
+        )
     if args.service_account_file:
-        if args.watch_config_map:
-            raise ConfigurationError(
-                "--watch-config-map needs a cluster; it cannot be used with --service-account-file"
-            )
+        for flag in ("watch_config_map", "find_missed_credentials"):
+            if getattr(args, flag):
+                raise ConfigurationError(
+                    f"--{flag.replace('_', '-')} needs a cluster; it cannot be used with --service-account-file"
+                )
         service_accounts: ServiceAccountDirectory = FileServiceAccounts(
             path=Path(args.service_account_file), annotation_prefix=settings.annotation_prefix
         )
@@ -93,6 +98,21 @@ def start_identity_sources(args: argparse.Namespace, *, settings: MutationSettin
             )
             associations.start()
             running._stops.append(associations.stop)
+        if args.find_missed_credentials and client is not None:
+            from webhook.cluster.missed_credentials import MissedCredentialsFinder  # noqa: PLC0415 - the kubernetes client costs ~30 MB and ~1 s to import; file mode never needs it
+
+            finder = MissedCredentialsFinder(
+                api_client=client,
+                service_accounts=service_accounts,
+                configuration=configuration,
+                settings=settings,
+                ready=lambda: running.synced()[0],
+                interval=args.missed_credentials_interval,
+                exclude_namespaces=args.exclude_namespaces,
+                repair_interval=args.repair_interval if args.repair_missed_credentials else None,
+            )
+            finder.start()
+            running._stops.append(finder.stop)
     except BaseException:
         running.stop()
         raise
