@@ -49,6 +49,12 @@ EVERYTHING: Values = {
         "objectSelectorExpressions": [{"key": "app", "operator": "NotIn", "values": ["legacy"]}],
         "annotations": {"example.com/owner": "platform"},
     },
+    "serviceAccountWarnings": {"timeoutSeconds": 3},
+    "missedCredentials": {
+        "enabled": True,
+        "intervalSeconds": 300,
+        "repair": {"enabled": True, "intervalSeconds": 30},
+    },
     "certificates": {
         "mode": "cert-manager",
         "certManager": {"issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}},

@@ -36,7 +36,12 @@ def test_every_rendered_object_passes_strict_schema_validation(
 
 @pytest.mark.parametrize("scenario", ALL)
 def test_every_namespaced_object_lands_in_the_release_namespace(chart: Chart, scenario: str) -> None:
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}
+    cluster_scoped = {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    }
     rendered = chart.render(ALL[scenario], namespace="team-identity")
     namespaces = {
         item["metadata"].get("namespace") for item in rendered.objects if item["kind"] not in cluster_scoped

@@ -103,3 +103,51 @@ def test_mappings_add_read_access_to_the_one_configmap_in_the_release_namespace(
 def test_rbac_can_be_left_to_the_operator(chart: Chart) -> None:
     rendered = chart.render({"rbac": {"create": False}})
     assert rendered.kinds.isdisjoint({"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
+
+
+def test_self_mode_may_write_the_ca_into_its_own_validating_configuration_only_with_the_warnings_on(
+    chart: Chart,
+) -> None:
+    assert chart.render(SELF).rules_for("validatingwebhookconfigurations") == [
+        (
+            "ClusterRole",
+            {
+                "apiGroups": ["admissionregistration.k8s.io"],
+                "resources": ["validatingwebhookconfigurations"],
+                "resourceNames": [FULLNAME],
+                "verbs": ["get", "update"],
+            },
+        )
+    ]
+    off = {**SELF, "serviceAccountWarnings": {"enabled": False}}
+    assert chart.render(off).rules_for("validatingwebhookconfigurations") == []
+    assert chart.render(SECRET).rules_for("validatingwebhookconfigurations") == []
+
+
+@pytest.mark.parametrize(
+    ("missed_credentials", "expected"),
+    [
+        ({"enabled": False, "repair": {"enabled": True}}, {}),
+        ({"enabled": True}, {"pods": ["list"], "events": ["create"]}),
+        (
+            {"enabled": True, "repair": {"enabled": True}},
+            {"pods": ["list"], "events": ["create"], "pods/eviction": ["create"]},
+        ),
+    ],
+    ids=["off", "find", "find-and-repair"],
+)
+def test_missed_credentials_get_pods_events_and_evictions_only_as_far_as_enabled(
+    chart: Chart, missed_credentials: dict[str, object], expected: dict[str, list[str]]
+) -> None:
+    rendered = chart.render({"missedCredentials": missed_credentials})
+    granted = {
+        resource: rule["verbs"]
+        for kind, rule in rendered.rbac_rules()
+        for resource in rule["resources"]
+        if resource in ("pods", "events", "pods/eviction")
+        and kind == "ClusterRole"
+        and rule["apiGroups"] == [""]
+        and "resourceNames" not in rule
+    }
+    assert granted == expected
+    assert len(rendered.rbac_rules()) == len(chart.render().rbac_rules()) + len(expected)

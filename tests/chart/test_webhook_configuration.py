@@ -3,6 +3,8 @@ answers, and who owns the caBundle in each certificate mode."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.chart.rendering import FULLNAME, NAMESPACE, Chart
@@ -142,3 +144,64 @@ def test_cert_manager_mode_makes_its_own_ca_chain_unless_given_an_issuer(chart: 
     assert f"{FULLNAME}.{NAMESPACE}.svc.corp.internal" in given.one("Certificate")["spec"]["dnsNames"]
     assert given.of_kind("Issuer") == []
     assert given.one("Certificate")["spec"]["issuerRef"] == {"name": "corp-ca", "kind": "ClusterIssuer"}
+
+
+def _serviceaccount_webhook(chart: Chart, values: dict[str, object]) -> dict[str, Any]:
+    (webhook,) = chart.render(values).one("ValidatingWebhookConfiguration")["webhooks"]
+    found: dict[str, Any] = webhook
+    return found
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_serviceaccount_warnings_review_every_write_and_never_block(chart: Chart, scenario: str) -> None:
+    webhook = _serviceaccount_webhook(chart, ALL[scenario])
+    assert webhook["failurePolicy"] == "Ignore"
+    assert webhook["sideEffects"] == "None"
+    assert webhook["rules"] == [
+        {
+            "operations": ["CREATE", "UPDATE"],
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "resources": ["serviceaccounts"],
+            "scope": "Namespaced",
+        }
+    ]
+    assert webhook["clientConfig"]["service"]["path"] == "/validate-serviceaccount"
+    assert _excluded_namespaces(webhook) == _excluded_namespaces(chart.render(ALL[scenario]).webhook)
+
+
+@pytest.mark.parametrize(
+    ("values", "timeout"),
+    [(SELF, 2), ({"serviceAccountWarnings": {"timeoutSeconds": 1}}, 1), (EVERYTHING, 3)],
+)
+def test_serviceaccount_warnings_wait_briefly(chart: Chart, values: dict[str, object], timeout: int) -> None:
+    assert _serviceaccount_webhook(chart, values)["timeoutSeconds"] == timeout
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (SELF, {"caBundle": None, "inject-ca-from": None}),
+        (SECRET, {"caBundle": CA_BUNDLE, "inject-ca-from": None}),
+        (CERT_MANAGER, {"caBundle": None, "inject-ca-from": f"{NAMESPACE}/{FULLNAME}"}),
+    ],
+    ids=["self", "secret", "cert-manager"],
+)
+def test_serviceaccount_warnings_trust_the_same_ca_as_the_mutating_webhook(
+    chart: Chart, values: dict[str, object], expected: dict[str, str | None]
+) -> None:
+    configuration = chart.render(values).one("ValidatingWebhookConfiguration")
+    (webhook,) = configuration["webhooks"]
+    assert {
+        "caBundle": webhook["clientConfig"].get("caBundle"),
+        "inject-ca-from": configuration["metadata"]
+        .get("annotations", {})
+        .get("cert-manager.io/inject-ca-from"),
+    } == expected
+    assert configuration["metadata"]["name"] == FULLNAME  # self mode's --webhook-config-name names both
+
+
+def test_serviceaccount_warnings_are_off_with_one_value(chart: Chart) -> None:
+    rendered = chart.render({"serviceAccountWarnings": {"enabled": False}})
+    assert "ValidatingWebhookConfiguration" not in rendered.kinds
+    assert rendered.flag("--serviceaccount-warnings") is None

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.rendering import FULLNAME, Chart
+from tests.chart.rendering import FULLNAME, NAMESPACE, Chart
 from tests.chart.scenarios import ALL, CERT_MANAGER, EVERYTHING, SECRET, SELF
 from webhook.cli import build_parser
 
@@ -173,6 +173,12 @@ def test_image_tag_defaults_to_the_app_version_which_is_the_projects_version(
         ("--log-level", "info", "debug"),
         ("--metrics-port", "9999", "9100"),
         ("--watch-config-map", None, ""),
+        ("--serviceaccount-warnings", "", ""),
+        ("--find-missed-credentials", None, ""),
+        ("--missed-credentials-interval", None, "300"),
+        ("--exclude-namespaces", None, f"{NAMESPACE},kube-system,monitoring"),
+        ("--repair-missed-credentials", None, ""),
+        ("--repair-interval", None, "30"),
     ],
 )
 def test_each_setting_reaches_its_server_flag(
