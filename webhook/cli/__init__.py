@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "oidc": "webhook.cli.oidc",
     "trust-policy": "webhook.cli.trust_policy",
     "explain": "webhook.cli.explain",
+    "audit": "webhook.cli.audit",
 }
 
 

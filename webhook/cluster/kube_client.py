@@ -24,14 +24,17 @@ DEFAULT_KUBECONFIG = "~/.kube/config"
 
 
 def api_client(
-    *, kubeconfig: str | None = None, server: str | None = None, offline: str = "--service-account-file"
+    *,
+    kubeconfig: str | None = None,
+    server: str | None = None,
+    offline: str | None = "--service-account-file",
 ) -> ApiClient:
     """An API client for the cluster; raises an error that says which source failed and what to do.
 
     `server` (the reference's `--kube-api`) replaces the API server's URL as client-go's
     `BuildConfigFromFlags` does: with a kubeconfig, its server is overridden; without one, that URL is used
     alone, with no credentials. `offline` is the caller's way to run without a cluster, named when none is
-    found. The kubernetes package is imported here, not at the top: it costs ~30 MB and
+    found (None for a command that has none). The kubernetes package is imported here, not at the top: it costs ~30 MB and
     ~1 s, and a webhook reading ServiceAccounts from a file never needs it.
     """
     from kubernetes.client import ApiClient, Configuration  # noqa: PLC0415
@@ -65,9 +68,9 @@ def api_client(
                 config_file=default, client_configuration=configuration, persist_config=False
             )
         except (ConfigException, OSError, yaml.YAMLError) as error:
+            remedy = "pass --kubeconfig" + (f", or {offline} to run without a cluster" if offline else "")
             raise ServiceAccountSourceError(
-                f"not running in a pod and no usable kubeconfig at {default} ({error}); pass --kubeconfig, "
-                f"or {offline} to run without a cluster"
+                f"not running in a pod and no usable kubeconfig at {default} ({error}); {remedy}"
             ) from error
     if server:
         _replace_server(configuration, server=server.rstrip("/"))
