@@ -28,6 +28,11 @@ from tests.integration.server_process import (
 WEBHOOK_NAMESPACE = "identity-system"
 """The webhook's own namespace, as the chart installs it (and excludes it from mutation)."""
 MUTATING_CONFIGURATIONS = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+VALIDATING_CONFIGURATIONS = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+_COLLECTIONS = {
+    "MutatingWebhookConfiguration": MUTATING_CONFIGURATIONS,
+    "ValidatingWebhookConfiguration": VALIDATING_CONFIGURATIONS,
+}
 
 
 @dataclass
@@ -36,8 +41,12 @@ class Webhook:
     name: str
 
     @property
+    def url(self) -> str:
+        return f"https://localhost:{self.server.port}"
+
+    @property
     def mutate_url(self) -> str:
-        return f"https://localhost:{self.server.port}/mutate"
+        return f"{self.url}/mutate"
 
     def metrics(self) -> Samples:
         return scrape(self.server)
@@ -62,13 +71,16 @@ def registration_from_chart(
     ca: Path | None,
     values: Mapping[str, Any] | None = None,
     name: str | None = None,
+    kind: str = "MutatingWebhookConfiguration",
 ) -> Json:
-    """The chart's MutatingWebhookConfiguration, pointed at `url` and trusting `ca` (None: left for
-    self-managed TLS to fill in, as the chart leaves it)."""
-    configuration = chart.render(values).one("MutatingWebhookConfiguration")
+    """The chart's MutatingWebhookConfiguration (or `kind`), pointed at `url` and trusting `ca` (None: left
+    for self-managed TLS to fill in, as the chart leaves it). A URL ending in `/` is the webhook's base: each
+    hook gets the path the chart gives its Service reference."""
+    configuration = chart.render(values).one(kind)
     configuration["metadata"] = {"name": name or configuration["metadata"]["name"]}
     for hook in configuration["webhooks"]:
-        hook["clientConfig"] = {"url": url}
+        path = hook["clientConfig"]["service"]["path"]
+        hook["clientConfig"] = {"url": url.rstrip("/") + path if url.endswith("/") else url}
         if ca is not None:
             hook["clientConfig"]["caBundle"] = base64.b64encode(ca.read_bytes()).decode()
     return configuration
@@ -121,13 +133,13 @@ class WebhookFactory:
 
     def register(self, configuration: Json) -> str:
         with self.plane.admin_client() as client:
-            created = Cluster(client).create(MUTATING_CONFIGURATIONS, configuration)
+            created = Cluster(client).create(_COLLECTIONS[configuration["kind"]], configuration)
         name: str = created["metadata"]["name"]
         return name
 
-    def unregister(self, name: str) -> None:
+    def unregister(self, name: str, *, kind: str = "MutatingWebhookConfiguration") -> None:
         with self.plane.admin_client() as client:
-            Cluster(client).delete(f"{MUTATING_CONFIGURATIONS}/{name}")
+            Cluster(client).delete(f"{_COLLECTIONS[kind]}/{name}")
 
     def point(self, name: str, url: str) -> None:
         """Move every webhook of configuration `name` to `url`, as a Service's endpoints move to a new pod."""
@@ -152,7 +164,7 @@ class WebhookFactory:
         try:
             yield name
         finally:
-            self.unregister(name)
+            self.unregister(name, kind=configuration["kind"])
 
     def stop_all(self) -> None:
         for webhook in self.webhooks:
