@@ -55,6 +55,7 @@ _PLURALS = {
     "Namespace": "namespaces",
     "Pod": "pods",
     "MutatingWebhookConfiguration": "mutatingwebhookconfigurations",
+    "ValidatingWebhookConfiguration": "validatingwebhookconfigurations",
 }
 _KINDS = {plural: kind for kind, plural in _PLURALS.items()}
 _MERGE_PATCHES = ("application/merge-patch+json", "application/strategic-merge-patch+json")

@@ -56,7 +56,7 @@ class Clock:
 class Replica:
     """One webhook pod's self-managed TLS, driven pass by pass."""
 
-    def __init__(self, cluster: ApiClient, clock: Clock) -> None:
+    def __init__(self, cluster: ApiClient, clock: Clock, *, validating_config_name: str = "") -> None:
         self.serving = ServingTLS()
         settings = SelfManagedSettings(
             namespace=NAMESPACE,
@@ -65,6 +65,7 @@ class Replica:
             webhook_config_name="pod-identity-webhook",
             check_interval=30.0,
             policy=POLICY,
+            validating_webhook_config_name=validating_config_name,
         )
         self.manager = SelfManagedTLS(
             api_client=cluster, serving=self.serving, settings=settings, clock=clock
@@ -137,6 +138,28 @@ def test_ca_bundle_goes_into_every_webhook_and_fields_the_client_does_not_know_s
     configuration = stored_configuration(with_configuration)
     assert all(hook["futureField"] == {"kept": True} for hook in configuration["webhooks"])
     assert configuration["metadata"]["labels"] == {"app": "pod-identity-webhook"}
+
+
+@pytest.mark.parametrize(
+    ("warnings", "written"), [(True, True), (False, False)], ids=["warnings-on", "warnings-off"]
+)
+def test_the_serviceaccount_warnings_configuration_gets_the_ca_bundle_only_when_they_are_on(
+    with_configuration: FakeApiServer, cluster: ApiClient, clock: Clock, warnings: bool, written: bool
+) -> None:
+    validating = {**webhook_configuration(), "kind": "ValidatingWebhookConfiguration"}
+    with_configuration.apply(validating)
+
+    Replica(cluster, clock, validating_config_name="pod-identity-webhook" if warnings else "").reconcile()
+
+    stored = with_configuration.get(
+        "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "pod-identity-webhook"
+    )
+    assert stored is not None
+    bundles = [hook["clientConfig"].get("caBundle") for hook in stored["webhooks"]]
+    mutating = [
+        hook["clientConfig"]["caBundle"] for hook in stored_configuration(with_configuration)["webhooks"]
+    ]
+    assert bundles == (mutating if written else [None, None])
 
 
 def test_nothing_is_rewritten_when_nothing_changed(
