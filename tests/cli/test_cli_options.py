@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.server_process import free_ports
 from webhook.cli import build_parser, main
 from webhook.cli.options import mutation_settings_from
 
@@ -115,3 +116,39 @@ def test_token_expiration_flag_is_clamped_like_the_reference(
         assert len(warnings) == 1
         assert warnings[0].startswith("--token-expiration: ")
         assert warning in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--service-account-file", "examples/serviceaccounts.yaml", "--find-missed-credentials"],
+            "--find-missed-credentials needs a cluster; it cannot be used with --service-account-file",
+        ),
+        (
+            ["--service-account-file", "examples/serviceaccounts.yaml", "--repair-missed-credentials"],
+            "--repair-missed-credentials repairs what --find-missed-credentials finds: set both",
+        ),
+    ],
+    ids=["find-without-a-cluster", "repair-without-find"],
+)
+def test_missed_credentials_flags_that_cannot_work_stop_the_start(
+    capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    port, metrics_port = free_ports(2)
+
+    status = main(
+        [
+            "serve",
+            "--bind-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(metrics_port),
+            *flags,
+        ]
+    )
+
+    assert status == 1
+    assert capsys.readouterr().err == f"pod-identity-webhook: error: {message}\n"

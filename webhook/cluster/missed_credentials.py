@@ -80,6 +80,8 @@ class MissedCredentialsFinder:
         self._excluded = frozenset(exclude_namespaces)
         self._repair_interval = repair_interval
         self._reported: set[str] = set()
+        """Pods whose Event exists (made here or by another replica): done."""
+        self._logged: set[str] = set()
         self._queue: collections.OrderedDict[str, ListedPod] = collections.OrderedDict()
         """Controller-owned pods waiting for eviction, by uid, oldest first."""
         self._evicted_from: dict[str, datetime] = {}
@@ -159,6 +161,7 @@ class MissedCredentialsFinder:
             if uid not in self._reported:
                 self._report(listed, message=messages[uid])
         self._reported.intersection_update(found)
+        self._logged.intersection_update(found)
         self._given_up.intersection_update(found)
         for uid in [uid for uid in self._queue if uid not in found]:
             del self._queue[uid]
@@ -167,12 +170,14 @@ class MissedCredentialsFinder:
     def _report(self, listed: ListedPod, *, message: str) -> None:
         meta = listed.metadata
         where = f"{meta.namespace}/{meta.name}"
-        logger.warning(
-            "pod %s missed its credentials: %s",
-            where,
-            message,
-            extra={"namespace": meta.namespace, "pod": meta.name, "reason": EVENT_REASON},
-        )
+        if meta.uid not in self._logged:  # once, even while the Event cannot be written and is retried
+            logger.warning(
+                "pod %s missed its credentials: %s",
+                where,
+                message,
+                extra={"namespace": meta.namespace, "pod": meta.name, "reason": EVENT_REASON},
+            )
+            self._logged.add(meta.uid)
         try:
             self._create_event(listed, message=message)
         except ApiException as error:
