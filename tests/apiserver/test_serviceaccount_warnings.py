@@ -11,18 +11,31 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.apiserver.chart_roles import kubeconfig_with_chart_roles
 from tests.apiserver.cluster import Cluster, unique_name
 from tests.apiserver.control_plane import ControlPlane
 from tests.apiserver.webhook_process import Webhook, WebhookFactory, registration_from_chart
 from tests.chart.rendering import Chart
+from tests.chart.scenarios import SECRET
 
 ROLE = "arn:aws:iam::111122223333:role/warned"
 KUBECTL_LIMIT_SECONDS = 120
 
 
 @pytest.fixture(scope="module")
-def running(own_webhooks: WebhookFactory) -> Webhook:
-    return own_webhooks.start("--serviceaccount-warnings", name="warnings")
+def running(
+    own_plane: ControlPlane,
+    own_webhooks: WebhookFactory,
+    chart: Chart,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Webhook:
+    """The webhook as the chart runs it (warnings on by default; files TLS, as with `certificates.mode:
+    secret`), with a token of the chart's ServiceAccount: the warnings need no permission of their own."""
+    kubeconfig = kubeconfig_with_chart_roles(
+        own_plane, chart, values=SECRET, path=tmp_path_factory.mktemp("warnings") / "webhook.kubeconfig"
+    )
+    assert chart.render(SECRET).flag("--serviceaccount-warnings") == ""
+    return own_webhooks.start("--serviceaccount-warnings", name="warnings", kubeconfig=kubeconfig)
 
 
 @pytest.fixture
