@@ -55,7 +55,8 @@ _NOT_READY_POLL = 0.5
 
 
 class MissedCredentialsFinder:
-    """Scans from `start()` until `stop()`, in a daemon thread; `scan()` is one pass, for tests and `audit`."""
+    """Scans from `start()` until `stop()`, in a daemon thread, once the sources are ready (`ready`): a scan
+    against a ServiceAccount cache not yet synced would miss every pod."""
 
     def __init__(
         self,
