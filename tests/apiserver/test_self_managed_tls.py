@@ -27,6 +27,7 @@ from tests.apiserver.cluster import ApiError, Cluster, Json, eventually, pod, un
 from tests.apiserver.control_plane import ControlPlane
 from tests.apiserver.webhook_process import (
     MUTATING_CONFIGURATIONS,
+    VALIDATING_CONFIGURATIONS,
     WEBHOOK_NAMESPACE,
     Webhook,
     WebhookFactory,
@@ -63,18 +64,31 @@ class SelfManagedSetup:
         return f"{MUTATING_CONFIGURATIONS}/{self.rendered.flag('--webhook-config-name')}"
 
     @property
+    def validating_configuration_path(self) -> str:
+        return f"{VALIDATING_CONFIGURATIONS}/{self.rendered.flag('--webhook-config-name')}"
+
+    @property
     def replicas(self) -> tuple[Webhook, Webhook]:
         return self.first, self.second
 
 
 def self_mode_flags(rendered: Rendered) -> tuple[str, ...]:
-    """The chart's self-mode names, as its Deployment passes them, and the name a URL registration needs."""
+    """The chart's self-mode names and its ServiceAccount warnings (whose configuration shares the CA), as its
+    Deployment passes them, and the name a URL registration needs."""
     flags: list[str] = []
     for name in ("--tls-secret", "--webhook-config-name", "--service-name"):
         value = rendered.flag(name)
         assert value, f"the chart renders no {name} in self mode"
         flags += [name, value]
-    return (*flags, "--tls-extra-dns-names", "localhost", "--tls-check-interval", "1")
+    assert rendered.flag("--serviceaccount-warnings") == "", "the chart's default turns the warnings on"
+    return (
+        *flags,
+        "--serviceaccount-warnings",
+        "--tls-extra-dns-names",
+        "localhost",
+        "--tls-check-interval",
+        "1",
+    )
 
 
 def two_instance_registration(chart: Chart, *, ports: tuple[int, int]) -> Json:
@@ -104,6 +118,15 @@ def setup(chart: Chart, own_webhooks: WebhookFactory, own_cluster: Cluster) -> S
     first_port, second_port = free_ports(2)
     ports = (first_port, second_port)
     own_webhooks.register(two_instance_registration(chart, ports=ports))
+    own_webhooks.register(
+        registration_from_chart(
+            chart,
+            url=f"https://localhost:{first_port}/",
+            ca=None,
+            values=CHART_VALUES,
+            kind="ValidatingWebhookConfiguration",
+        )
+    )
     registered = own_cluster.get(f"{MUTATING_CONFIGURATIONS}/{rendered.flag('--webhook-config-name')}")
     flags = self_mode_flags(rendered)
     first = own_webhooks.start(*flags, name="self-first", port=ports[0], self_managed_tls=True)
@@ -165,6 +188,27 @@ def test_the_webhook_creates_its_secret_and_writes_its_ca_into_the_configuration
         assert published_bundles(own_cluster, setup) == [ca, ca]
 
     eventually(published)
+
+
+def test_the_ca_also_reaches_the_serviceaccount_warnings_and_the_api_server_trusts_it(
+    own_cluster: Cluster, setup: SelfManagedSetup, namespace: str
+) -> None:
+    ca = secret_data(own_cluster, setup)["ca.crt"]
+
+    def published() -> None:
+        configuration = own_cluster.get(setup.validating_configuration_path)
+        assert [
+            base64.b64decode(hook["clientConfig"].get("caBundle", "")) for hook in configuration["webhooks"]
+        ] == [ca]
+
+    eventually(published)
+    response = own_cluster.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts",
+        json={"metadata": {"name": "misspelt", "annotations": {"eks.amazon.com/role-arn": ROLE}}},
+    )
+    assert response.status_code == 201
+    assert "did you mean eks.amazonaws.com/role-arn?" in response.headers.get("warning", "")
 
 
 def test_pods_are_mutated_through_the_certificate_the_api_server_verified(
