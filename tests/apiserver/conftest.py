@@ -8,7 +8,7 @@ Each test's failure report ends with the tails of the logs of every process it u
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -93,47 +93,45 @@ def pod_identity_file(tmp_path_factory: pytest.TempPathFactory) -> PodIdentityFi
     return file
 
 
-def _factory(
-    plane: ControlPlane,
-    *,
-    tmp_path_factory: pytest.TempPathFactory,
-    webhook_executable: list[str],
-    repo_root: Path,
-    certificates: Certificates,
-    chart: Chart,
-) -> WebhookFactory:
-    with plane.admin_client() as client:
-        Cluster(client).namespace(WEBHOOK_NAMESPACE)
-    return WebhookFactory(
-        plane=plane,
-        executable=webhook_executable,
-        cwd=repo_root,
-        certificates=certificates,
-        chart=chart,
-        directory=tmp_path_factory.mktemp("webhooks"),
-        log_files=LOG_FILES,
-    )
+FactoryFor = Callable[[ControlPlane], WebhookFactory]
 
 
 @pytest.fixture(scope="session")
-def session_webhook(
-    session_plane: ControlPlane,
+def factory_for(
     tmp_path_factory: pytest.TempPathFactory,
     webhook_executable: list[str],
     repo_root: Path,
     webhook_certificates: Certificates,
     chart: Chart,
+) -> FactoryFor:
+    """Webhooks for a control plane, whose own namespace it makes first, as the chart's install needs."""
+
+    def factory(plane: ControlPlane) -> WebhookFactory:
+        with plane.admin_client() as client:
+            Cluster(client).namespace(WEBHOOK_NAMESPACE)
+        return WebhookFactory(
+            plane=plane,
+            executable=webhook_executable,
+            cwd=repo_root,
+            certificates=webhook_certificates,
+            chart=chart,
+            directory=tmp_path_factory.mktemp("webhooks"),
+            log_files=LOG_FILES,
+        )
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def session_webhook(
+    session_plane: ControlPlane,
+    factory_for: FactoryFor,
+    webhook_certificates: Certificates,
+    chart: Chart,
     pod_identity_file: PodIdentityFile,
 ) -> Iterator[Webhook]:
     """Our webhook, watching the session cluster and registered by the chart's configuration."""
-    factory = _factory(
-        session_plane,
-        tmp_path_factory=tmp_path_factory,
-        webhook_executable=webhook_executable,
-        repo_root=repo_root,
-        certificates=webhook_certificates,
-        chart=chart,
-    )
+    factory = factory_for(session_plane)
     webhook = factory.start(
         "--watch-config-map",
         "--watch-container-credentials-config", str(pod_identity_file.path),
@@ -153,23 +151,9 @@ def cluster(session_plane: ControlPlane, session_webhook: Webhook) -> Iterator[C
 
 
 @pytest.fixture(scope="module")
-def own_webhooks(
-    own_plane: ControlPlane,
-    tmp_path_factory: pytest.TempPathFactory,
-    webhook_executable: list[str],
-    repo_root: Path,
-    webhook_certificates: Certificates,
-    chart: Chart,
-) -> Iterator[WebhookFactory]:
+def own_webhooks(own_plane: ControlPlane, factory_for: FactoryFor) -> Iterator[WebhookFactory]:
     """Start webhooks against the module's own control plane; they are stopped at the module's end."""
-    factory = _factory(
-        own_plane,
-        tmp_path_factory=tmp_path_factory,
-        webhook_executable=webhook_executable,
-        repo_root=repo_root,
-        certificates=webhook_certificates,
-        chart=chart,
-    )
+    factory = factory_for(own_plane)
     yield factory
     factory.stop_all()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import ipaddress
 import signal
 import ssl
 import subprocess
@@ -25,14 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.server_process import free_ports
+from webhook.tls.certs import generate_ca, issue_serving_certificate, load_certificate
 
 ISSUER = "https://kubernetes.default.svc"
 """The ServiceAccount token issuer, as on a kubeadm cluster."""
 READY_LIMIT_SECONDS = 90.0
 """A bound, not a measurement: the API server is ready in about 5 s on a quiet machine."""
 STOP_LIMIT_SECONDS = 30.0
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 @dataclass(frozen=True)
@@ -72,74 +70,49 @@ class Pki:
 
 
 def make_pki(directory: Path) -> Pki:
+    """The CA and the API server's certificate come from the product's own `webhook.tls.certs`; only the
+    admin's client certificate (group system:masters, clientAuth) is made here."""
     pki = Pki(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-cluster-ca")])
-    ca = (
-        _builder(subject=ca_name, issuer=ca_name, public_key=ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
+    validity = datetime.timedelta(days=2)
+    ca = generate_ca(validity=validity)
+    server = issue_serving_certificate(
+        ca=ca,
+        dns_names=("localhost", "kubernetes.default.svc"),
+        ip_addresses=("127.0.0.1",),
+        validity=validity,
     )
-    _write_certificate(pki.ca, ca)
+    pki.ca.write_bytes(ca.cert)
+    pki.server_cert.write_bytes(server.cert)
+    _write_private(pki.server_key, server.key)
 
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = (
-        _builder(
-            subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
-            issuer=ca_name,
-            public_key=server_key.public_key(),
-        )
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.DNSName("kubernetes.default.svc"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    _write_certificate(pki.server_cert, server)
-    _write_key(pki.server_key, server_key)
-
+    ca_key = serialization.load_pem_private_key(ca.key, password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     admin_key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
     admin = (
-        _builder(
-            subject=x509.Name(
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
                 [
                     x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
                     x509.NameAttribute(NameOID.COMMON_NAME, "test-admin"),
                 ]
-            ),
-            issuer=ca_name,
-            public_key=admin_key.public_key(),
+            )
         )
+        .issuer_name(load_certificate(ca.cert).subject)
+        .public_key(admin_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + validity)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    _write_certificate(pki.admin_cert, admin)
-    _write_key(pki.admin_key, admin_key)
+    pki.admin_cert.write_bytes(admin.public_bytes(serialization.Encoding.PEM))
+    _write_private(pki.admin_key, _pem(admin_key))
 
     service_account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write_key(pki.service_account_key, service_account_key)
+    _write_private(pki.service_account_key, _pem(service_account_key))
     pki.service_account_public_key.write_bytes(
         service_account_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -148,29 +121,14 @@ def make_pki(directory: Path) -> Pki:
     return pki
 
 
-def _builder(*, subject: x509.Name, issuer: x509.Name, public_key: object) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)  # type: ignore[arg-type]
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
+def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def _write_certificate(path: Path, certificate: x509.Certificate) -> None:
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-
-
-def _write_key(path: Path, key: PrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+def _write_private(path: Path, pem: bytes) -> None:
+    path.write_bytes(pem)
     path.chmod(0o600)
 
 
