@@ -43,3 +43,9 @@ def test_make_test_runs_on_the_pinned_versions(repo_root: Path) -> None:
         if installed.get(name) != version
     }
     assert not differing, f"pinned vs installed (rerun make test to reinstall): {differing}"
+
+
+def test_the_sdk_of_the_node_suites_pods_is_pinned_with_its_dependencies(repo_root: Path) -> None:
+    """Installed with --no-deps (scripts/ensure-pod-sdk): a dependency missing here would be missing in pods."""
+    pinned = pins(repo_root, "pod-sdk.txt")
+    assert {"boto3", "botocore", "jmespath", "python-dateutil", "s3transfer", "six", "urllib3"} <= set(pinned)
