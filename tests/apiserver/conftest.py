@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.apiserver.cluster import Cluster
-from tests.apiserver.control_plane import ControlPlane, start_control_plane
+from tests.apiserver.control_plane import ControlPlane
+from tests.apiserver.harness import LOG_FILES, start_plane
 from tests.apiserver.webhook_process import (
-    WEBHOOK_NAMESPACE,
     PodIdentityFile,
     Webhook,
     WebhookFactory,
@@ -26,8 +26,6 @@ from tests.chart.rendering import Chart
 from tests.chart.tools import ensure
 from tests.integration.server_process import Certificates, generate_certificates
 
-LOG_FILES: dict[str, Path] = {}
-"""Logs of the processes started so far; a failing test's report shows their last lines."""
 LOG_TAIL_LINES = 40
 
 
@@ -53,26 +51,18 @@ def chart(repo_root: Path) -> Chart:
     return Chart(helm=ensure(repo_root, "ensure-helm"), path=repo_root / "charts" / "pod-identity-webhook")
 
 
-def _start_plane(binaries: tuple[str, str], directory: Path, label: str) -> ControlPlane:
-    kube_apiserver, etcd = binaries
-    plane = start_control_plane(kube_apiserver=kube_apiserver, etcd=etcd, directory=directory)
-    for name, process in plane.processes.items():
-        LOG_FILES[f"{label} {name}"] = process.log
-    return plane
-
-
 @pytest.fixture(scope="session")
 def session_plane(
     binaries: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControlPlane]:
-    plane = _start_plane(binaries, tmp_path_factory.mktemp("session-plane"), "session")
+    plane = start_plane(binaries, tmp_path_factory.mktemp("session-plane"), "session")
     yield plane
     plane.stop()
 
 
 @pytest.fixture(scope="module")
 def own_plane(binaries: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = _start_plane(binaries, tmp_path_factory.mktemp("module-plane"), "module")
+    plane = start_plane(binaries, tmp_path_factory.mktemp("module-plane"), "module")
     yield plane
     plane.stop()
 

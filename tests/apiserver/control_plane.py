@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
+import os
 import signal
 import ssl
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.server_process import free_ports
-from webhook.tls.certs import generate_ca, issue_serving_certificate, load_certificate
 
 ISSUER = "https://kubernetes.default.svc"
 """The ServiceAccount token issuer, as on a kubeadm cluster."""
@@ -32,16 +33,23 @@ READY_LIMIT_SECONDS = 90.0
 """A bound, not a measurement: the API server is ready in about 5 s on a quiet machine."""
 STOP_LIMIT_SECONDS = 30.0
 
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
 
 @dataclass(frozen=True)
 class Pki:
-    """Files the API server, etcd clients and the tests read: one CA signs the server and the admin."""
+    """Files the API server, etcd clients and the tests read: one CA signs the server and the admin (and,
+    for a node, the kubelet's certificates and the API server's client certificate to the kubelet)."""
 
     directory: Path
 
     @property
     def ca(self) -> Path:
         return self.directory / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.directory / "ca.key"
 
     @property
     def server_cert(self) -> Path:
@@ -60,6 +68,15 @@ class Pki:
         return self.directory / "admin.key"
 
     @property
+    def kubelet_client_cert(self) -> Path:
+        """The API server's identity when it calls a kubelet (logs, exec)."""
+        return self.directory / "apiserver-kubelet-client.crt"
+
+    @property
+    def kubelet_client_key(self) -> Path:
+        return self.directory / "apiserver-kubelet-client.key"
+
+    @property
     def service_account_key(self) -> Path:
         """The RSA key that signs ServiceAccount tokens (private; the API server derives the public part)."""
         return self.directory / "sa.key"
@@ -68,51 +85,80 @@ class Pki:
     def service_account_public_key(self) -> Path:
         return self.directory / "sa.pub"
 
+    def issue(
+        self,
+        name: str,
+        *,
+        common_name: str,
+        organization: str | None = None,
+        dns_names: Sequence[str] = (),
+        ip_addresses: Sequence[str] = (),
+        server: bool = False,
+    ) -> tuple[Path, Path]:
+        """A certificate and key signed by the CA, written as NAME.crt and NAME.key: a client certificate,
+        or a serving one (`server`) for the names and addresses given."""
+        ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
+        assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+        ca = x509.load_pem_x509_certificate(self.ca.read_bytes())
+        key = ec.generate_private_key(ec.SECP256R1())
+        attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        if organization:
+            attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+        builder = _builder(subject=x509.Name(attributes), issuer=ca.subject, public_key=key.public_key())
+        alternative_names: list[x509.GeneralName] = [x509.DNSName(each) for each in dns_names]
+        alternative_names += [x509.IPAddress(ipaddress.ip_address(each)) for each in ip_addresses]
+        if alternative_names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        certificate = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False).sign(
+            ca_key, hashes.SHA256()
+        )
+        paths = self.directory / f"{name}.crt", self.directory / f"{name}.key"
+        _write_certificate(paths[0], certificate)
+        _write_key(paths[1], key)
+        return paths
+
 
 def make_pki(directory: Path) -> Pki:
-    """The CA and the API server's certificate come from the product's own `webhook.tls.certs`; only the
-    admin's client certificate (group system:masters, clientAuth) is made here."""
     pki = Pki(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    validity = datetime.timedelta(days=2)
-    ca = generate_ca(validity=validity)
-    server = issue_serving_certificate(
-        ca=ca,
-        dns_names=("localhost", "kubernetes.default.svc"),
-        ip_addresses=("127.0.0.1",),
-        validity=validity,
-    )
-    pki.ca.write_bytes(ca.cert)
-    pki.server_cert.write_bytes(server.cert)
-    _write_private(pki.server_key, server.key)
-
-    ca_key = serialization.load_pem_private_key(ca.key, password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    admin_key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    admin = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, "test-admin"),
-                ]
-            )
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-cluster-ca")])
+    ca = (
+        _builder(subject=ca_name, issuer=ca_name, public_key=ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
         )
-        .issuer_name(load_certificate(ca.cert).subject)
-        .public_key(admin_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + validity)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    pki.admin_cert.write_bytes(admin.public_bytes(serialization.Encoding.PEM))
-    _write_private(pki.admin_key, _pem(admin_key))
+    _write_certificate(pki.ca, ca)
+    _write_key(pki.ca_key, ca_key)
+    pki.issue(
+        "apiserver",
+        common_name="kube-apiserver",
+        dns_names=("localhost", "kubernetes.default.svc"),
+        ip_addresses=("127.0.0.1",),
+        server=True,
+    )
+    pki.issue("admin", common_name="test-admin", organization="system:masters")
+    pki.issue(
+        "apiserver-kubelet-client", common_name="kube-apiserver-kubelet-client", organization="system:masters"
+    )
 
     service_account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write_private(pki.service_account_key, _pem(service_account_key))
+    _write_key(pki.service_account_key, service_account_key)
     pki.service_account_public_key.write_bytes(
         service_account_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -121,14 +167,29 @@ def make_pki(directory: Path) -> Pki:
     return pki
 
 
-def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+def _builder(*, subject: x509.Name, issuer: x509.Name, public_key: object) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
     )
 
 
-def _write_private(path: Path, pem: bytes) -> None:
-    path.write_bytes(pem)
+def _write_certificate(path: Path, certificate: x509.Certificate) -> None:
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_key(path: Path, key: PrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     path.chmod(0o600)
 
 
@@ -154,9 +215,18 @@ class Process:
                 self.popen.wait()
 
 
-def start_process(*, name: str, command: Sequence[str], log: Path) -> Process:
+def start_process(
+    *, name: str, command: Sequence[str], log: Path, environment: Mapping[str, str] | None = None
+) -> Process:
+    """`environment` adds to the test process's own."""
     with log.open("ab") as output:
-        popen = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        popen = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **environment} if environment else None,
+        )
     return Process(name=name, popen=popen, log=log)
 
 
@@ -171,6 +241,8 @@ class ControlPlane:
     etcd_port: int
     etcd_peer_port: int
     port: int
+    serves_nodes: bool = False
+    """Whether kubelets register: Node authorization for them, and calls to them (logs) over loopback."""
     processes: dict[str, Process] = field(default_factory=dict)
 
     @property
@@ -229,7 +301,7 @@ class ControlPlane:
                 "--tls-cert-file", str(self.pki.server_cert),
                 "--tls-private-key-file", str(self.pki.server_key),
                 "--client-ca-file", str(self.pki.ca),
-                "--authorization-mode", "RBAC",
+                "--authorization-mode", "Node,RBAC" if self.serves_nodes else "RBAC",
                 "--service-account-issuer", ISSUER,
                 "--service-account-key-file", str(self.pki.service_account_public_key),
                 "--service-account-signing-key-file", str(self.pki.service_account_key),
@@ -238,10 +310,21 @@ class ControlPlane:
                 "--endpoint-reconciler-type", "none",
                 "--feature-gates", "BoundServiceAccountTokenVolume=true",
                 "--cert-dir", str(self.directory / "apiserver-certs"),
+                *(self._kubelet_flags() if self.serves_nodes else ()),
             ],
             log=self.directory / "kube-apiserver.log",
         )  # fmt: skip
         self._wait("kube-apiserver", self._apiserver_ready)
+
+    def _kubelet_flags(self) -> list[str]:
+        """Reach kubelets by their host name, which /etc/hosts maps to loopback, and verify them against the
+        CA: never the machine's other addresses."""
+        return [
+            "--kubelet-preferred-address-types", "Hostname",
+            "--kubelet-client-certificate", str(self.pki.kubelet_client_cert),
+            "--kubelet-client-key", str(self.pki.kubelet_client_key),
+            "--kubelet-certificate-authority", str(self.pki.ca),
+        ]  # fmt: skip
 
     def crash_apiserver(self) -> None:
         """SIGKILL: a graceful stop would wait up to a minute for the webhook's open watch to end."""
@@ -275,12 +358,14 @@ class ControlPlane:
     def logs(self) -> dict[str, str]:
         return {name: process.output() for name, process in self.processes.items()}
 
-    def write_kubeconfig(self, path: Path, *, token: str | None = None) -> Path:
-        """A kubeconfig for the admin certificate, or for a bearer token (a ServiceAccount's)."""
+    def write_kubeconfig(
+        self, path: Path, *, token: str | None = None, certificate: tuple[Path, Path] | None = None
+    ) -> Path:
+        """A kubeconfig for the admin certificate, for a bearer token (a ServiceAccount's), or for another
+        client `certificate` and key (a kubelet's)."""
+        cert, key = certificate or (self.pki.admin_cert, self.pki.admin_key)
         user = (
-            f"    token: {token}\n"
-            if token
-            else f"    client-certificate: {self.pki.admin_cert}\n    client-key: {self.pki.admin_key}\n"
+            f"    token: {token}\n" if token else f"    client-certificate: {cert}\n    client-key: {key}\n"
         )
         ca = base64.b64encode(self.pki.ca.read_bytes()).decode()
         path.write_text(
@@ -312,7 +397,9 @@ class ControlPlane:
             time.sleep(0.2)
 
 
-def start_control_plane(*, kube_apiserver: str, etcd: str, directory: Path) -> ControlPlane:
+def start_control_plane(
+    *, kube_apiserver: str, etcd: str, directory: Path, serves_nodes: bool = False
+) -> ControlPlane:
     etcd_port, etcd_peer_port, port = free_ports(3)
     plane = ControlPlane(
         kube_apiserver=kube_apiserver,
@@ -322,6 +409,7 @@ def start_control_plane(*, kube_apiserver: str, etcd: str, directory: Path) -> C
         etcd_port=etcd_port,
         etcd_peer_port=etcd_peer_port,
         port=port,
+        serves_nodes=serves_nodes,
     )
     try:
         plane.start()
