@@ -90,7 +90,7 @@ verify_irsa() {
     check irsa "$work/irsa.json" --role-arn "$ROLE_ARN" --region "$REGION" --skip sidecar
     k -n "$APPS" exec "$pod" -c app -- cat "$IRSA_TOKEN" >"$work/irsa.token"
     check token "$work/irsa.token" --audience sts.amazonaws.com --namespace "$APPS" --service-account irsa \
-        --issuer "$ISSUER_URL"
+        --issuer "$ISSUER_URL" --lifetime 86400
     k -n "$APPS" exec "$pod" -c app -- env >"$work/irsa.env"
     check environment "$work/irsa.env" "AWS_ROLE_ARN=$ROLE_ARN" "AWS_WEB_IDENTITY_TOKEN_FILE=$IRSA_TOKEN" \
         "AWS_REGION=$REGION" "AWS_DEFAULT_REGION=$REGION"

@@ -187,9 +187,16 @@ def jwt_claims(token: str) -> dict[str, Any]:
 
 
 def token_problems(
-    token: str, *, audience: str, namespace: str, service_account: str, issuer: str = ""
+    token: str,
+    *,
+    audience: str,
+    namespace: str,
+    service_account: str,
+    issuer: str = "",
+    lifetime: int | None = None,
 ) -> list[str]:
-    """The projected token names the audience IAM checks and the subject the role's trust policy matches."""
+    """The projected token names the audience IAM checks and the subject the role's trust policy matches,
+    and lives the `lifetime` (seconds, exp - iat) the pod's volume asked for."""
     try:
         claims = jwt_claims(token)
     except ValueError as error:
@@ -204,6 +211,10 @@ def token_problems(
         problems.append(f"token sub is {claims.get('sub')!r}, expected {subject!r}")
     if issuer and claims.get("iss") != issuer:
         problems.append(f"token iss is {claims.get('iss')!r}, expected {issuer!r}")
+    if lifetime is not None:
+        actual = claims.get("exp", 0) - claims.get("iat", 0)
+        if actual != lifetime:
+            problems.append(f"token lives {actual}s (exp - iat), expected {lifetime}s")
     return problems
 
 
@@ -243,6 +254,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--namespace", required=True)
     token.add_argument("--service-account", required=True)
     token.add_argument("--issuer", default="")
+    token.add_argument("--lifetime", type=int, default=None, help="expected exp - iat, in seconds")
     environment = checks.add_parser("environment", help="`env` output of a process in the pod")
     environment.add_argument("environment")
     environment.add_argument("expected", nargs="+", metavar="NAME=VALUE")
@@ -264,6 +276,7 @@ def problems_for(args: argparse.Namespace) -> list[str]:
             namespace=args.namespace,
             service_account=args.service_account,
             issuer=args.issuer,
+            lifetime=args.lifetime,
         )
     expected = dict(item.split("=", 1) for item in args.expected)
     return environment_problems(_read(args.environment), expected)

@@ -183,3 +183,12 @@ def test_command_line_fails_and_names_the_problem(repo_root: Path) -> None:
     completed = _run_module(repo_root, "untouched", "-", stdin=json.dumps(irsa_pod()))
     assert completed.returncode == 1
     assert "FAIL untouched: container 'app': has AWS_ROLE_ARN" in completed.stderr
+
+
+def test_token_check_reads_the_lifetime_the_volume_asked_for() -> None:
+    token = _token(**{**GOOD_CLAIMS, "iat": 1_000, "exp": 1_000 + 3600})
+    check = {"audience": "sts.amazonaws.com", "namespace": "shop", "service_account": "checkout"}
+    assert token_problems(token, lifetime=3600, **check) == []
+    assert token_problems(token, lifetime=86400, **check) == [
+        "token lives 3600s (exp - iat), expected 86400s"
+    ]
