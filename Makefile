@@ -27,10 +27,14 @@ run: $(STAMP)
 
 ## tools: helm, promtool, kubectl and the chart README generator for the chart, alert and plugin tests;
 ## shellcheck and a running Docker engine for the script and image tests; wrk for the benchmark's smoke test;
-## kube-apiserver and etcd for the real-API-server suite
+## kube-apiserver and etcd for the real-API-server suite; the kubelet, containerd and the pods' AWS SDK for its
+## node (root only)
 tools:
 	scripts/ensure-kube-apiserver
 	scripts/ensure-etcd
+	scripts/ensure-kubelet
+	scripts/ensure-node-runtime
+	PYTHON=$(PYTHON) scripts/ensure-pod-sdk
 	scripts/ensure-helm
 	scripts/ensure-promtool
 	scripts/ensure-kubectl
