@@ -135,7 +135,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         )
         self.processes["containerd"] = start_process(
             name="containerd",
-            command=[self.containerd, "--config", str(config), "--log-level", "warn"],
+            command=[self.containerd, "--config", str(config), "--log-level", "error"],
             log=self.directory / "containerd.log",
             environment=NO_METADATA,
         )
