@@ -215,6 +215,25 @@ class Process:
                 self.popen.wait()
 
 
+def wait_until_ready(
+    process: Process, ready: Callable[[], bool], *, limit: float = READY_LIMIT_SECONDS
+) -> None:
+    """Poll `ready` (connection errors count as not yet) until it holds; fail with the log's tail as soon as
+    the process exits, or after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while True:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.name} exited with {process.popen.returncode}:\n{process.output()}")
+        try:
+            if ready():
+                return
+        except (httpx.TransportError, ssl.SSLError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{process.name} was not ready within {limit}s:\n{process.output()}")
+        time.sleep(0.2)
+
+
 def start_process(
     *, name: str, command: Sequence[str], log: Path, environment: Mapping[str, str] | None = None
 ) -> Process:
@@ -382,19 +401,7 @@ class ControlPlane:
             return client.get("/readyz").status_code == 200
 
     def _wait(self, name: str, ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + READY_LIMIT_SECONDS
-        process = self.processes[name]
-        while True:
-            if process.popen.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.popen.returncode}:\n{process.output()}")
-            try:
-                if ready():
-                    return
-            except (httpx.TransportError, ssl.SSLError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} was not ready within {READY_LIMIT_SECONDS}s:\n{process.output()}")
-            time.sleep(0.2)
+        wait_until_ready(self.processes[name], ready)
 
 
 def start_control_plane(

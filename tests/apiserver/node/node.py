@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.apiserver.cluster import Cluster
-from tests.apiserver.control_plane import ControlPlane, Process, start_process
+from tests.apiserver.control_plane import ControlPlane, Process, start_process, wait_until_ready
 from tests.apiserver.node.images import PAUSE_IMAGE, Image
 from tests.integration.server_process import free_ports
 
@@ -240,14 +240,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         return any(each["type"] == "Ready" and each["status"] == "True" for each in conditions)
 
     def _wait(self, name: str, ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + READY_LIMIT_SECONDS
-        process = self.processes[name]
-        while not ready():
-            if process.popen.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.popen.returncode}:\n{process.output()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} was not ready within {READY_LIMIT_SECONDS}s:\n{process.output()}")
-            time.sleep(0.5)
+        wait_until_ready(self.processes[name], ready, limit=READY_LIMIT_SECONDS)
 
     def stop(self) -> None:
         """Everything the node made goes, even after a failed start: each step runs whatever came before."""
