@@ -27,12 +27,14 @@ run: $(STAMP)
 
 ## tools: helm, promtool, kubectl and the chart README generator for the chart, alert and plugin tests;
 ## shellcheck and a running Docker engine for the script and image tests; wrk for the benchmark's smoke test;
-## kube-apiserver and etcd for the real-API-server suite; the kubelet, containerd and the pods' AWS SDK for its
-## node (root only)
+## kube-apiserver and etcd for the real-API-server suite; the kubelet, kube-scheduler,
+## kube-controller-manager, containerd and the pods' AWS SDK for its node (root only)
 tools:
 	scripts/ensure-kube-apiserver
 	scripts/ensure-etcd
 	scripts/ensure-kubelet
+	scripts/ensure-kube-scheduler
+	scripts/ensure-kube-controller-manager
 	scripts/ensure-node-runtime
 	PYTHON=$(PYTHON) scripts/ensure-pod-sdk
 	scripts/ensure-helm

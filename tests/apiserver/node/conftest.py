@@ -21,6 +21,7 @@ import pytest
 from tests.apiserver.cluster import Cluster
 from tests.apiserver.control_plane import ISSUER, ControlPlane
 from tests.apiserver.harness import LOG_FILES, start_plane, webhook_factory
+from tests.apiserver.node.controllers import Controllers, start_controllers
 from tests.apiserver.node.images import ensure_images
 from tests.apiserver.node.local_aws import LocalAws, Servers, serve
 from tests.apiserver.node.node import Node, start_node
@@ -30,15 +31,26 @@ from tests.chart.rendering import Chart
 from tests.chart.tools import ensure
 from tests.integration.server_process import Certificates, clean_environment
 
+NEEDS_ROOT = "tests/apiserver/node needs root on Linux (it runs containerd and a kubelet)"
+CAN_RUN = sys.platform == "linux" and os.geteuid() == 0
+MUST_RUN = os.environ.get("CI") == "true"
+
+if not CAN_RUN and not MUST_RUN:
+    collect_ignore_glob = ["test_*.py"]  # one summary line below instead of a skip per test
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not CAN_RUN and not MUST_RUN:
+        terminalreporter.write_line(f"SKIPPED {NEEDS_ROOT}: not run")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def runs_as_root() -> None:
-    if sys.platform == "linux" and os.geteuid() == 0:
-        return
-    reason = "tests/apiserver/node needs root on Linux (it runs containerd and a kubelet)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: CI must run it")
-    pytest.skip(f"{reason}: skipped")
+    """Fails under CI; skips tests named on the command line elsewhere (the others are not collected)."""
+    if not CAN_RUN and MUST_RUN:
+        pytest.fail(f"{NEEDS_ROOT}: CI must run it")
+    if not CAN_RUN:
+        pytest.skip(f"{NEEDS_ROOT}: skipped")
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +75,25 @@ def node(
         kubelet=kubelet, containerd=containerd, directory=directory, plane=node_plane, images=images
     )
     print(f"node {running.name} Ready in {time.monotonic() - started:.1f}s")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def controllers(
+    node: Node, node_plane: ControlPlane, repo_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Controllers]:
+    """The scheduler and the deployment and replicaset controllers, for tests whose pods come from Deployments;
+    stopped before the node."""
+    directory = tmp_path_factory.mktemp("controllers")
+    for name in ("kube-scheduler", "kube-controller-manager"):
+        LOG_FILES[f"node {name}"] = directory / f"{name}.log"
+    running = start_controllers(
+        scheduler=ensure(repo_root, "ensure-kube-scheduler"),
+        controller_manager=ensure(repo_root, "ensure-kube-controller-manager"),
+        plane=node_plane,
+        directory=directory,
+    )
     yield running
     running.stop()
 

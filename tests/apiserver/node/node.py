@@ -230,6 +230,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             environment=NO_METADATA,
         )  # fmt: skip
         self._wait("kubelet", self._node_ready)
+        self._lift_not_ready_taint()
+
+    def _lift_not_ready_taint(self) -> None:
+        """The kubelet registers the node tainted not-ready; the node lifecycle controller, which does not
+        run here, lifts the taint once the node is Ready. Without that the scheduler places no pod."""
+        with self.plane.admin_client() as client:
+            Cluster(client).merge_patch(f"/api/v1/nodes/{self.name}", {"spec": {"taints": None}})
 
     def _node_ready(self) -> bool:
         with self.plane.admin_client(timeout=5) as client:

@@ -1,6 +1,8 @@
 """Runs inside a pod, as its application would: what the process sees, and what boto3's default credential
 chain makes of it. Prints one JSON line (after MARKER) that the tests read from the pod's log.
 
+With `--then-wait` it stays up after reporting, as a Deployment's container must (restartPolicy Always).
+
 Standalone on purpose: the pod has Debian's python3 and the pinned SDK (PYTHONPATH), not this repository.
 The tests run it with `python3 -c` and judge the report on the host with tests/e2e/pod_assertions.py.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from typing import Any
 
 MARKER = "PROBE-REPORT "
@@ -64,6 +67,9 @@ def main() -> None:
         "credentials": credentials(),
     }
     sys.stdout.write(MARKER + json.dumps(report) + "\n")
+    sys.stdout.flush()
+    while "--then-wait" in sys.argv:
+        time.sleep(3600)
 
 
 if __name__ == "__main__":

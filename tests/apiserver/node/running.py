@@ -73,37 +73,63 @@ class PodRunner:
         annotations: Mapping[str, str] | None = None,
         security_context: Mapping[str, Any] | None = None,
     ) -> Json:
+        """A pod bound to the node by name, which runs the probe once."""
         return {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": unique_name("probe"), "annotations": dict(annotations or {})},
             "spec": {
-                "serviceAccountName": service_account,
+                **self._spec(service_account, security_context, command=()),
                 "nodeName": self.node_name,
-                "hostNetwork": True,
                 "restartPolicy": "Never",
-                # No controller manager publishes kube-root-ca.crt, which the default API volume needs.
-                "automountServiceAccountToken": False,
-                "terminationGracePeriodSeconds": 1,
-                "securityContext": dict(NON_ROOT if security_context is None else security_context),
-                "containers": [
-                    {
-                        "name": "app",
-                        "image": PYTHON_IMAGE,
-                        "imagePullPolicy": "Never",
-                        "command": ["python3", "-c", Path(probe.__file__).read_text()],
-                        "env": [
-                            {"name": "PYTHONPATH", "value": SDK_MOUNT},
-                            {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
-                            {"name": "AWS_ENDPOINT_URL_STS", "value": self.sts_url},
-                            {"name": "AWS_CONFIG_FILE", "value": "/dev/null"},
-                            {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/dev/null"},
-                        ],
-                        "volumeMounts": [{"name": "aws-sdk", "mountPath": SDK_MOUNT, "readOnly": True}],
-                    }
-                ],
-                "volumes": [{"name": "aws-sdk", "hostPath": {"path": str(self.sdk), "type": "Directory"}}],
             },
+        }
+
+    def deployment(self, name: str, *, service_account: str) -> Json:
+        """A Deployment of one replica whose probe stays up: its pod is named by the ReplicaSet and placed
+        by the scheduler, as in production."""
+        labels = {"app": name}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": self._spec(service_account, None, command=("--then-wait",)),
+                },
+            },
+        }
+
+    def _spec(
+        self, service_account: str, security_context: Mapping[str, Any] | None, *, command: tuple[str, ...]
+    ) -> Json:
+        return {
+            "serviceAccountName": service_account,
+            "hostNetwork": True,
+            # No controller manager publishes kube-root-ca.crt, which the default API volume needs.
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 1,
+            "securityContext": dict(NON_ROOT if security_context is None else security_context),
+            "containers": [
+                {
+                    "name": "app",
+                    "image": PYTHON_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["python3", "-c", Path(probe.__file__).read_text(), *command],
+                    "env": [
+                        {"name": "PYTHONPATH", "value": SDK_MOUNT},
+                        {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
+                        {"name": "AWS_ENDPOINT_URL_STS", "value": self.sts_url},
+                        {"name": "AWS_CONFIG_FILE", "value": "/dev/null"},
+                        {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/dev/null"},
+                    ],
+                    "volumeMounts": [{"name": "aws-sdk", "mountPath": SDK_MOUNT, "readOnly": True}],
+                }
+            ],
+            "volumes": [{"name": "aws-sdk", "hostPath": {"path": str(self.sdk), "type": "Directory"}}],
         }
 
     def start(self, namespace: str, manifest: Json) -> Json:
@@ -121,8 +147,33 @@ class PodRunner:
             return current
 
         final = eventually(finished, limit=POD_LIMIT_SECONDS, interval=0.5)
-        log = self.cluster.request("GET", f"{path}/log", params={"container": "app"})
-        assert log.status_code == 200, f"log of {name}: {log.status_code} {log.text}"
-        lines = [line for line in log.text.splitlines() if line.startswith(probe.MARKER)]
-        assert final["status"]["phase"] == "Succeeded" and lines, f"pod {name} failed:\n{log.text}"
-        return Ran(stored=stored, report=json.loads(lines[-1].removeprefix(probe.MARKER)))
+        log = self._log(path)
+        assert final["status"]["phase"] == "Succeeded" and probe.MARKER in log, f"pod {name} failed:\n{log}"
+        return Ran(stored=stored, report=_report(log))
+
+    def deployed(self, namespace: str, deployment: Json) -> Ran:
+        """Create the Deployment, wait for its pod to report, and give that pod as the API server stored it."""
+        self.cluster.create(f"/apis/apps/v1/namespaces/{namespace}/deployments", deployment)
+        selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items())
+
+        def reported() -> Ran:
+            listed = self.cluster.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")
+            assert listed["items"], f"no pod of deployment {deployment['metadata']['name']} yet"
+            current = listed["items"][0]
+            assert current["status"].get("phase") == "Running", f"pod is {current['status'].get('phase')}"
+            log = self._log(f"/api/v1/namespaces/{namespace}/pods/{current['metadata']['name']}")
+            assert probe.MARKER in log, "no report yet"
+            return Ran(stored=current, report=_report(log))
+
+        return eventually(reported, limit=POD_LIMIT_SECONDS, interval=0.5)
+
+    def _log(self, pod_path: str) -> str:
+        log = self.cluster.request("GET", f"{pod_path}/log", params={"container": "app"})
+        assert log.status_code == 200, f"log of {pod_path}: {log.status_code} {log.text}"
+        return log.text
+
+
+def _report(log: str) -> Json:
+    lines = [line for line in log.splitlines() if line.startswith(probe.MARKER)]
+    report: Json = json.loads(lines[-1].removeprefix(probe.MARKER))
+    return report
