@@ -14,6 +14,7 @@ import json
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,11 +96,10 @@ def _python_root(root: Path) -> None:
     )
 
 
-def _build(archive: Path, *, name: str, populate: object, entrypoint: list[str]) -> None:
+def _build(archive: Path, *, name: str, populate: Callable[[Path], None], entrypoint: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="piw-image-") as scratch:
         root = Path(scratch) / "root"
         root.mkdir()
-        assert callable(populate)
         populate(root)
         layer = Path(scratch) / "layer.tar"
         # GNU tar keeps hard links, owners and modes as debootstrap made them; /dev, /proc and /sys are

@@ -66,6 +66,12 @@ class Node:
         return self.directory / "kubelet"
 
     def start(self, images: list[Image]) -> None:
+        address = socket.gethostbyname(self.name)
+        if not address.startswith("127."):
+            raise RuntimeError(
+                f"the host name {self.name} resolves to {address}: the API server reaches the kubelet by host"
+                " name, and must do so over loopback (map it to 127.0.0.1 in /etc/hosts)"
+            )
         self.created_host_directories = [each for each in HOST_DIRECTORIES if not each.exists()]
         self._start_containerd()
         for image in images:
@@ -85,9 +91,6 @@ class Node:
         if completed.returncode != 0:
             raise RuntimeError(f"ctr {' '.join(args)} failed: {completed.stderr}")
         return completed.stdout
-
-    def logs(self) -> dict[str, Path]:
-        return {name: process.log for name, process in self.processes.items()}
 
     def _start_containerd(self) -> None:
         base = self.directory / "containerd"
