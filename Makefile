@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := .ci/constraints.txt
 RUN_DIR := .run
 
-.PHONY: run test lint typecheck unit tools bench e2e-kind manifests chart-readme lock clean
+.PHONY: run test test-controllers lint typecheck unit tools bench e2e-kind manifests chart-readme lock clean
 
 # Installs the pinned versions of .ci/constraints.txt, so every machine tests what CI last passed with.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -27,14 +27,12 @@ run: $(STAMP)
 
 ## tools: helm, promtool, kubectl and the chart README generator for the chart, alert and plugin tests;
 ## shellcheck and a running Docker engine for the script and image tests; wrk for the benchmark's smoke test;
-## kube-apiserver and etcd for the real-API-server suite; the kubelet, kube-scheduler,
-## kube-controller-manager, containerd and the pods' AWS SDK for its node (root only)
+## kube-apiserver and etcd for the real-API-server suite; the kubelet, containerd and the pods' AWS SDK for its
+## node (root only)
 tools:
 	scripts/ensure-kube-apiserver
 	scripts/ensure-etcd
 	scripts/ensure-kubelet
-	scripts/ensure-kube-scheduler
-	scripts/ensure-kube-controller-manager
 	scripts/ensure-node-runtime
 	PYTHON=$(PYTHON) scripts/ensure-pod-sdk
 	scripts/ensure-helm
@@ -58,6 +56,11 @@ unit: $(STAMP)
 
 ## test: every check and every test
 test: $(STAMP) tools lint typecheck unit
+
+## test-controllers: the node suite's Deployment scenario, with kube-scheduler and kube-controller-manager (built
+## from Debian's source the first time, about 10 minutes on 2 cores, so not part of `make test`)
+test-controllers: $(STAMP) tools
+	$(BIN)/pytest -m controllers tests/apiserver/node
 
 ## bench: the load benchmark; writes docs/benchmarks.md (not part of `make test`)
 bench: $(STAMP)

@@ -8,15 +8,16 @@ Each test's failure report ends with the tails of the logs of every process it u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.apiserver.cluster import Cluster
 from tests.apiserver.control_plane import ControlPlane
-from tests.apiserver.harness import LOG_FILES, start_plane
+from tests.apiserver.harness import LOG_FILES, FactoryFor, start_plane
 from tests.apiserver.webhook_process import (
+    WEBHOOK_NAMESPACE,
     PodIdentityFile,
     Webhook,
     WebhookFactory,
@@ -81,9 +82,6 @@ def pod_identity_file(tmp_path_factory: pytest.TempPathFactory) -> PodIdentityFi
     file = PodIdentityFile(tmp_path_factory.mktemp("pod-identity") / "associations.json")
     file.write([])
     return file
-
-
-FactoryFor = Callable[[ControlPlane], WebhookFactory]
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,16 @@ a failure report shows, and how a control plane is started."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.apiserver.control_plane import ControlPlane, start_control_plane
+from tests.apiserver.webhook_process import WebhookFactory
 
 LOG_FILES: dict[str, Path] = {}
 """Logs of the processes started so far; a failing test's report shows their last lines."""
+FactoryFor = Callable[[ControlPlane], WebhookFactory]
+"""The `factory_for` fixture: webhooks for a control plane."""
 
 
 def start_plane(

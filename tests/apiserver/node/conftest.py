@@ -20,7 +20,7 @@ import pytest
 
 from tests.apiserver.cluster import Cluster
 from tests.apiserver.control_plane import ISSUER, ControlPlane
-from tests.apiserver.harness import LOG_FILES, start_plane, webhook_factory
+from tests.apiserver.harness import LOG_FILES, FactoryFor, start_plane
 from tests.apiserver.node.controllers import Controllers, start_controllers
 from tests.apiserver.node.images import ensure_images
 from tests.apiserver.node.local_aws import LocalAws, Servers, serve
@@ -150,21 +150,12 @@ def node_webhook(
     node_plane: ControlPlane,
     aws_servers: Servers,
     associations_file: PodIdentityFile,
-    tmp_path_factory: pytest.TempPathFactory,
-    webhook_executable: list[str],
-    repo_root: Path,
+    factory_for: FactoryFor,
     webhook_certificates: Certificates,
     chart: Chart,
 ) -> Iterator[Webhook]:
     """Our webhook registered by the chart's configuration, sending Pod Identity pods to the local agent."""
-    factory = webhook_factory(
-        node_plane,
-        tmp_path_factory=tmp_path_factory,
-        webhook_executable=webhook_executable,
-        repo_root=repo_root,
-        certificates=webhook_certificates,
-        chart=chart,
-    )
+    factory = factory_for(node_plane)
     webhook = factory.start(
         "--watch-container-credentials-config", str(associations_file.path),
         "--container-credentials-full-uri", aws_servers.agent_url,

@@ -1,6 +1,9 @@
 """A Deployment's pod, as production pods are made: the ReplicaSet controller creates it from the template
 with `generateName` (no name at admission time) and the scheduler binds it to the node. Our webhook must
-mutate it all the same, and its SDK get the role's credentials."""
+mutate it all the same, and its SDK get the role's credentials.
+
+Run by `make test-controllers`, not `make test`: the two controllers have no prebuilt cache here and their
+first build from source takes about 10 minutes."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import pytest
 from tests.apiserver.node.controllers import Controllers
 from tests.apiserver.node.running import ACCOUNT_ID, REGION, MakeRole, PodRunner, Ran
 from tests.e2e.pod_assertions import irsa_problems
+
+pytestmark = pytest.mark.controllers
 
 
 @pytest.fixture(scope="module")
