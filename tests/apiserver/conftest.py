@@ -92,11 +92,12 @@ def factory_for(
     webhook_certificates: Certificates,
     chart: Chart,
 ) -> FactoryFor:
-    """Webhooks for a control plane, whose own namespace it makes first, as the chart's install needs."""
+    """Webhooks for a control plane, whose own namespace it makes first if needed, as the chart's install does."""
 
     def factory(plane: ControlPlane) -> WebhookFactory:
         with plane.admin_client() as client:
-            Cluster(client).namespace(WEBHOOK_NAMESPACE)
+            if client.get(f"/api/v1/namespaces/{WEBHOOK_NAMESPACE}").status_code == 404:
+                Cluster(client).namespace(WEBHOOK_NAMESPACE)
         return WebhookFactory(
             plane=plane,
             executable=webhook_executable,

@@ -159,13 +159,19 @@ class PodRunner:
         def reported() -> Ran:
             listed = self.cluster.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")
             assert listed["items"], f"no pod of deployment {deployment['metadata']['name']} yet"
-            current = listed["items"][0]
-            assert current["status"].get("phase") == "Running", f"pod is {current['status'].get('phase')}"
-            log = self._log(f"/api/v1/namespaces/{namespace}/pods/{current['metadata']['name']}")
-            assert probe.MARKER in log, "no report yet"
-            return Ran(stored=current, report=_report(log))
+            return self.report_of_running(listed["items"][0])
 
         return eventually(reported, limit=POD_LIMIT_SECONDS, interval=0.5)
+
+    def report_of_running(self, current: Json) -> Ran:
+        """The report of a probe that stays up (`--then-wait`); AssertionError until it is running and has
+        reported, for `eventually`."""
+        assert current["status"].get("phase") == "Running", f"pod is {current['status'].get('phase')}"
+        log = self._log(
+            f"/api/v1/namespaces/{current['metadata']['namespace']}/pods/{current['metadata']['name']}"
+        )
+        assert probe.MARKER in log, "no report yet"
+        return Ran(stored=current, report=_report(log))
 
     def _log(self, pod_path: str) -> str:
         log = self.cluster.request("GET", f"{pod_path}/log", params={"container": "app"})
