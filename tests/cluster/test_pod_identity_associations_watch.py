@@ -108,6 +108,8 @@ def test_a_configmap_volume_update_is_picked_up(
     volume.update(identities(("shop", "agent"), ("billing", "worker")))
 
     eventually(lambda: ("billing", "worker") in sources.pod_identities, what="the swapped ..data symlink")
+    # The watcher counts the reload just after it installs the new set: wait for the count, then check it is one.
+    eventually(lambda: reloads("success") > successes_before, what="the reload to be counted")
     assert reloads("success") - successes_before == 1
 
 
