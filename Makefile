@@ -26,9 +26,9 @@ run: $(STAMP)
 		--bind-address 127.0.0.1 --aws-default-region us-west-2 --log-format text
 
 ## tools: helm, promtool, kubectl and the chart README generator for the chart, alert and plugin tests;
-## shellcheck and a running Docker engine for the script and image tests; wrk for the benchmark's smoke test;
-## kube-apiserver and etcd for the real-API-server suite; the kubelet, containerd and the pods' AWS SDK for its
-## node (root only)
+## shellcheck and a running Docker engine for the script and image tests; wrk and the Go comparator (Debian's Go)
+## for the benchmark's smoke test; kube-apiserver and etcd for the real-API-server suite; the kubelet,
+## containerd and the pods' AWS SDK for its node (root only)
 tools:
 	scripts/ensure-kube-apiserver
 	scripts/ensure-etcd
@@ -42,6 +42,7 @@ tools:
 	scripts/ensure-docker
 	scripts/ensure-shellcheck
 	scripts/ensure-wrk
+	scripts/ensure-go-comparator
 
 lint: $(STAMP)
 	$(BIN)/ruff check webhook tests benchmarks
@@ -62,9 +63,11 @@ test: $(STAMP) tools lint typecheck unit
 test-controllers: $(STAMP) tools
 	$(BIN)/pytest -m controllers tests/apiserver/node
 
-## bench: the load benchmark; writes docs/benchmarks.md (not part of `make test`)
+## bench: the load benchmark, ours against the Go comparator and the bare app; writes docs/benchmarks.md
+## (not part of `make test`)
 bench: $(STAMP)
 	scripts/ensure-wrk
+	scripts/ensure-go-comparator
 	$(BIN)/python -m benchmarks.run --write docs/benchmarks.md
 
 ## e2e-kind: end-to-end on a real kind cluster (needs Docker, kind, kubectl, openssl and internet access; installs helm)

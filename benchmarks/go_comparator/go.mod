@@ -1,0 +1,3 @@
+module podidentitywebhook/benchmarks/go_comparator
+
+go 1.19
