@@ -46,6 +46,19 @@ FULL = Plan(
     settle_seconds=1.0,
     quiet_wait_seconds=60.0,
 )
+QUICK = Plan(
+    runs=2,
+    rates=(200, 1000),
+    open_loop_seconds=5.0,
+    warmup_seconds=1.0,
+    open_loop_connections=32,
+    saturation_seconds=4,
+    saturation_connections=16,
+    validation_seconds=2,
+    settle_seconds=0.5,
+    quiet_wait_seconds=20.0,
+)
+"""A few minutes for a first look: the figures an operator sizes by (1,000 req/s, saturation), shorter."""
 SMOKE = Plan(
     runs=1,
     rates=(20, 50, 100),

@@ -1,4 +1,5 @@
-"""The markdown report: machine, inputs, every figure with its spread, ratios to the baseline, targets."""
+"""The markdown report: machine, inputs, every figure with its spread, ratios to the Go comparator and the
+baseline, targets."""
 
 from __future__ import annotations
 
@@ -16,17 +17,31 @@ from benchmarks.summary import Spread
 from benchmarks.targets import CPU_TARGET, LOOKUP_GROWTH, MB, CacheFigure, Verdict
 
 HOT_PATH_NOTES = Path(__file__).with_name("hot_path.md")
+FULL_RUN = "full"
+QUICK_RUN = "quick"
+SMOKE_RUN = "smoke"
+_KINDS = {
+    FULL_RUN: "`make bench`",
+    QUICK_RUN: "a quick run (`python -m benchmarks.run --quick`: two short runs, small cache and API-server "
+    "sections; the ratios are indicative, `make bench` gives the figures to quote)",
+    SMOKE_RUN: "a smoke run (tiny rates, one run: the figures mean nothing)",
+}
+CPU_PER_100M = 0.1
+"""CPU seconds per second a `100m` request reserves: pods/s per 100m is this over CPU per admission."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Results:
     plan: Plan
-    smoke: bool
+    kind: str
+    """FULL_RUN, QUICK_RUN or SMOKE_RUN."""
     machine: list[tuple[str, str]]
     input_sizes: dict[str, int]
     patch_operations: dict[str, int]
     baseline: list[Sample]
     ours: list[Sample]
+    go: list[Sample]
+    """The Go comparator's runs, each beside the same-numbered run of ours."""
     parse_floor_cpu: list[dict[str, float]]
     """Per run, the parse floor's CPU seconds per admission of each review at saturation."""
     scan_cpu: list[float]
@@ -61,6 +76,7 @@ def render(results: Results) -> str:
         _inputs(results),
         _targets(results.verdicts),
         _figures(results),
+        _sizing(results),
         _parse_floor(results),
         _handler_budget(results),
         _generator_check(results),
@@ -75,7 +91,7 @@ def render(results: Results) -> str:
 
 def _header(results: Results) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    kind = "a smoke run (tiny rates, one run: the figures mean nothing)" if results.smoke else "`make bench`"
+    kind = _KINDS[results.kind]
     lines = [
         "# Benchmarks",
         "",
@@ -84,9 +100,13 @@ def _header(results: Results) -> str:
         "",
         *_disturbance_warning(results),
         "`pod-identity-webhook serve` (one uvicorn worker, TLS, keep-alive, ServiceAccounts from a file)",
-        "is measured against a **baseline**: a bare ASGI app on the same uvicorn and TLS settings that reads",
-        "the review and returns a constant answer. The baseline is the ceiling this server stack allows, so",
-        "every figure is also given as a ratio to it: ratios hold on a noisy machine, absolutes do not.",
+        "is measured against the **Go comparator** (`benchmarks/go_comparator`): the webhook a user could",
+        "run instead, written as a careful Go webhook is (standard library, typed decode of only the fields it",
+        "needs, the patch built directly), answering every input with the same patch as ours, on the same",
+        "certificate and TLS settings, one core. The targets are set against it. A **baseline** is measured",
+        "too, as information: a bare ASGI app on our uvicorn and TLS settings that reads the review and",
+        "returns a constant answer, the ceiling this server stack allows. Every figure is also given as a",
+        "ratio: ratios hold on a noisy machine, absolutes do not.",
         "",
         "| machine | |",
         "|---|---|",
@@ -97,7 +117,7 @@ def _header(results: Results) -> str:
 
 
 def _disturbance_warning(results: Results) -> list[str]:
-    share = Spread.of([sample.interference for sample in results.baseline + results.ours])
+    share = Spread.of([sample.interference for sample in results.baseline + results.ours + results.go])
     if not share.median > BUSY_MACHINE:
         return []
     return [
@@ -117,7 +137,14 @@ def _inputs(results: Results) -> str:
 
 
 def _targets(verdicts: Sequence[Verdict]) -> str:
-    lines = ["## Targets (issue 5)", "", "| target | measured | result |", "|---|---|---|"]
+    lines = [
+        "## Targets",
+        "",
+        "Issue 17's targets: speed against the Go comparator and the parse floor, the rest as issue 5 set them.",
+        "",
+        "| target | measured | result |",
+        "|---|---|---|",
+    ]
     for verdict in verdicts:
         result = {True: "pass", False: "**FAIL**", None: "n/a"}[verdict.passed]
         lines.append(f"| {verdict.target} | {verdict.measured} | {result} |")
@@ -129,20 +156,27 @@ def _figures(results: Results) -> str:
     lines = [
         "## Figures",
         "",
-        f"Median of {results.plan.runs} runs (lowest-highest beside it); ratio = ours ÷ baseline, per run.",
+        f"Median of {results.plan.runs} runs (lowest-highest beside it); ratios are ours ÷ the Go comparator and",
+        "ours ÷ the baseline, run by run.",
         "",
-        "| figure | baseline | pod-identity-webhook | ratio |",
-        "|---|---:|---:|---:|",
+        "| figure | Go comparator | pod-identity-webhook | baseline | ours ÷ Go | ours ÷ baseline |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
+        go = [row.value(sample) for sample in results.go]
         baseline = [row.value(sample) for sample in results.baseline]
         ours = [row.value(sample) for sample in results.ours]
-        ratio = _spread(Spread.ratios(ours, baseline), "x") if row.compared else "-"
-        lines.append(
-            f"| {row.label} ({row.unit}) | {_spread(Spread.of(baseline), row.unit)} | "
-            f"{_spread(Spread.of(ours), row.unit)} | {ratio} |"
+        to_go, to_baseline = (
+            (_spread(Spread.ratios(ours, go), "x"), _spread(Spread.ratios(ours, baseline), "x"))
+            if row.compared
+            else ("-", "-")
         )
-    errors = sum(sample.errors for sample in results.baseline + results.ours)
+        lines.append(
+            f"| {row.label} ({row.unit}) | {_spread(Spread.of(go), row.unit)} | "
+            f"{_spread(Spread.of(ours), row.unit)} | {_spread(Spread.of(baseline), row.unit)} | "
+            f"{to_go} | {to_baseline} |"
+        )
+    errors = sum(sample.errors for sample in results.baseline + results.ours + results.go)
     lines += ["", f"Failed, non-200 or unanswered requests across all runs: {errors}.", ""]
     return "\n".join(lines)
 
@@ -194,29 +228,54 @@ def _failed(rate: int) -> Callable[[Sample], float]:
     return lambda sample: sample.open_loop[rate].failed
 
 
+def _sizing(results: Results) -> str:
+    """What an operator sets a CPU request by: the admissions per second one `100m` of CPU keeps up with."""
+    lines = [
+        "## Sizing",
+        "",
+        "Pods per second one `100m` of CPU keeps up with, from the CPU per admission at each steady rate",
+        "(0.1 CPU-second per second ÷ CPU seconds per admission). CPU per admission rises as requests come",
+        "further apart (each one wakes the server), so size by the rate you expect.",
+        "",
+        "| steady rate | Go comparator (pods/s per 100m) | pod-identity-webhook (pods/s per 100m) | ours ÷ Go |",
+        "|---|---:|---:|---:|",
+    ]
+    for rate in results.plan.rates:
+        go = [CPU_PER_100M / sample.open_loop_cpu[rate] for sample in results.go]
+        ours = [CPU_PER_100M / sample.open_loop_cpu[rate] for sample in results.ours]
+        lines.append(
+            f"| {rate} req/s | {_spread(Spread.of(go), 'req/s')} | {_spread(Spread.of(ours), 'req/s')} | "
+            f"{_spread(Spread.ratios(ours, go), 'x')} |"
+        )
+    return "\n".join([*lines, ""])
+
+
 def _parse_floor(results: Results) -> str:
     lines = [
         "## What reading a review costs",
         "",
         "The **parse floor** is the baseline app that also decodes each review with the webhook's own decoder",
         "before answering: no correct webhook can do less. CPU per admission at saturation, measured in the",
-        "same runs; ratios are per run.",
+        "same runs; ratios are per run. The Go comparator's column is the whole Go webhook, for scale.",
         "",
-        "| review | baseline (µs) | parse floor (µs) | pod-identity-webhook (µs) | floor ÷ baseline | "
-        "ours ÷ baseline | ours ÷ floor |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| review | baseline (µs) | parse floor (µs) | pod-identity-webhook (µs) | Go comparator (µs) | "
+        "floor ÷ baseline | ours ÷ baseline | ours ÷ floor | ours ÷ Go |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in NAMES:
         baseline = [sample.saturation_cpu[name] for sample in results.baseline]
         ours = [sample.saturation_cpu[name] for sample in results.ours]
+        go = [sample.saturation_cpu[name] for sample in results.go]
         floor = [run[name] for run in results.parse_floor_cpu]
         cells = [
             _spread(Spread.of(baseline), "µs"),
             _spread(Spread.of(floor), "µs"),
             _spread(Spread.of(ours), "µs"),
+            _spread(Spread.of(go), "µs"),
             _spread(Spread.ratios(floor, baseline), "x"),
             _spread(Spread.ratios(ours, baseline), "x"),
             _spread(Spread.ratios(ours, floor), "x"),
+            _spread(Spread.ratios(ours, go), "x"),
         ]
         lines.append(f"| {name} | {' | '.join(cells)} |")
     return "\n".join([*lines, ""])
@@ -278,14 +337,19 @@ def _generator_check(results: Results) -> str:
         "Our open-loop generator against wrk, each with one connection in closed loop on the typical review.",
         "With one connection the request rate is the inverse of the round trip, so the difference of the",
         "inverses is what our Python client adds to each round trip over wrk's C client. The open-loop",
-        "latencies above include it, for both servers alike, which pulls their ratios towards 1.",
+        "latencies above include it, for every server alike, which pulls their ratios towards 1.",
         "Late sends count requests our generator sent over 1 ms behind schedule while a connection was free",
         "(it could not keep up); requests that waited for a busy server are not late sends.",
         "",
         "| server | ours (req/s) | wrk (req/s) | our client adds (µs) | late sends |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, samples in (("baseline", results.baseline), ("pod-identity-webhook", results.ours)):
+    servers = (
+        ("baseline", results.baseline),
+        ("pod-identity-webhook", results.ours),
+        ("Go comparator", results.go),
+    )
+    for name, samples in servers:
         ours = [s.validation.ours.throughput for s in samples]
         theirs = [s.validation.wrk.throughput for s in samples]
         added = [1 / mine - 1 / other for mine, other in zip(ours, theirs, strict=True)]
@@ -417,8 +481,12 @@ def _method(plan: Plan) -> str:
             "## Method",
             "",
             "- Each run starts a fresh server pinned to CPU 0 (`taskset`); the load generators run on CPU 1. "
-            "Runs alternate between the baseline and our server (ABBA), so drift in the machine's load hits "
-            f"both. Before each run the benchmark waits (up to {plan.quiet_wait_seconds:g} s) for other work to "
+            "Each run measures the baseline, our server and the Go comparator in turn, in that order and then "
+            "the reverse (ABC CBA), so drift in the machine's load hits all three. The Go comparator is built "
+            "by `scripts/ensure-go-comparator` (Debian's Go, standard library only); being pinned to one CPU, "
+            "its runtime uses one thread for Go code (GOMAXPROCS 1), as our server has one event loop. Before "
+            "measuring, its answer to every input is checked to carry our patch. Before each run the "
+            f"benchmark waits (up to {plan.quiet_wait_seconds:g} s) for other work to "
             "drop under 10% of either CPU, and it reports how much of CPU 0 other work still took.",
             f"- Open loop: {rates} req/s for {plan.open_loop_seconds:g} s each after "
             f"{plan.warmup_seconds:g} s of warm-up, over {plan.open_loop_connections} pre-opened keep-alive "

@@ -1,7 +1,8 @@
-"""`python -m benchmarks.run [--write docs/benchmarks.md] [--smoke]`: the whole benchmark, as markdown.
+"""`python -m benchmarks.run [--write docs/benchmarks.md] [--smoke | --quick]`: the whole benchmark, as markdown.
 
-A full run takes about fifteen minutes and wants a quiet machine with two CPUs; `--smoke` exercises every
-piece in seconds at tiny rates and its figures mean nothing.
+A full run takes about twenty minutes and wants a quiet machine with two CPUs; `--quick` takes a few
+minutes (two runs, shorter phases, the cache and API-server sections at smoke size) for a first look whose
+ratios are indicative; `--smoke` exercises every piece in seconds at tiny rates and its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import apiserver_latency, cache_memory, machine, wrk
+from benchmarks import apiserver_latency, cache_memory, comparator, machine, wrk
 from benchmarks.handler_budget import SPIN_LADDER_US, decoding_time
 from benchmarks.inputs import AWS_REGION, NAMES, NO_ROLE, TYPICAL, write_inputs
 from benchmarks.interference import wait_for_quiet
@@ -28,6 +29,7 @@ from benchmarks.measure import (
     FULL,
     HOST,
     LOAD_CPU,
+    QUICK,
     SERVER_CPU,
     SMOKE,
     Plan,
@@ -38,7 +40,7 @@ from benchmarks.measure import (
     measure_cpu,
     start,
 )
-from benchmarks.report import Results, render
+from benchmarks.report import FULL_RUN, QUICK_RUN, SMOKE_RUN, Results, render
 from benchmarks.targets import judge
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,16 +53,21 @@ MUTATE_PATH = "/mutate?timeout=10s"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--write", type=Path, metavar="PATH", help="also write the report to this file")
-    parser.add_argument(
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
         "--smoke", action="store_true", help="seconds-long run at tiny rates, figures meaningless"
     )
-    parser.add_argument("--runs", type=int, help="runs of each server (default: 5, smoke: 1)")
+    size.add_argument(
+        "--quick", action="store_true", help="a few minutes: two short runs, ratios indicative only"
+    )
+    parser.add_argument("--runs", type=int, help="runs of each server (default: 5, quick: 2, smoke: 1)")
     args = parser.parse_args(argv)
-    plan = SMOKE if args.smoke else FULL
+    kind = SMOKE_RUN if args.smoke else QUICK_RUN if args.quick else FULL_RUN
+    plan = {SMOKE_RUN: SMOKE, QUICK_RUN: QUICK, FULL_RUN: FULL}[kind]
     if args.runs:
         plan = replace(plan, runs=args.runs)
     try:
-        text = benchmark(plan, smoke=args.smoke)
+        text = benchmark(plan, kind=kind)
     except RuntimeError as error:
         print(f"benchmark: error: {error}", file=sys.stderr)
         return 1
@@ -71,15 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def benchmark(plan: Plan, *, smoke: bool) -> str:
+def benchmark(plan: Plan, *, kind: str) -> str:
     started = time.perf_counter()
+    # The cache and API-server sections have only two sizes; a quick run takes their small one.
+    small_sections = kind != FULL_RUN
+    go_binary = comparator.build()
     if len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {LOAD_CPU})
     description = machine.describe(REPO)
     with tempfile.TemporaryDirectory(prefix="pod-identity-webhook-bench-") as directory:
         work = Path(directory)
         inputs = write_inputs(work / "inputs")
-        tls = _certificates(work / "tls")
+        tls = certificates(work / "tls")
         logs = work / "logs"
         logs.mkdir()
         setup = Setup(
@@ -88,18 +98,26 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
             ca_file=tls / "ca.crt",
             logs=logs,
         )
-        ours = _webhook_server(tls=tls, service_accounts=inputs.service_accounts)
-        responses = _record_responses(ours, setup)
+        ours = webhook_server(tls=tls, service_accounts=inputs.service_accounts)
+        responses = record_answers(ours, setup)
+        go = go_server(
+            go_binary,
+            tls=tls,
+            service_accounts=comparator.write_service_accounts(
+                inputs.service_accounts, into=work / "serviceaccounts.json"
+            ),
+        )
+        _check_same_patches(go, setup, responses)
         baseline = _baseline_server(tls=tls, responses=responses, directory=work / "responses")
         floor = _parse_floor_server(baseline)
         scanner = _scanning_server(baseline)
         spinners = {spin: _spinning_server(baseline, microseconds=spin) for spin in SPIN_LADDER_US}
-        samples: dict[str, list[Sample]] = {ours.name: [], baseline.name: []}
+        samples: dict[str, list[Sample]] = {ours.name: [], baseline.name: [], go.name: []}
         floor_cpu: list[dict[str, float]] = []
         scan_cpu: list[float] = []
         spin_cpu: list[dict[float, float]] = []
         for run in range(plan.runs):
-            for server in (baseline, ours) if run % 2 == 0 else (ours, baseline):
+            for server in (baseline, ours, go) if run % 2 == 0 else (go, ours, baseline):
                 wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
                 samples[server.name].append(measure(server, plan=plan, setup=setup, run=run))
             wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
@@ -111,22 +129,25 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
                 wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
                 cpu = measure_cpu(server, plan=plan, setup=setup, run=run, names=(TYPICAL,))
                 spin_cpu[-1][spin] = cpu[TYPICAL]
-        cache = cache_memory.measure(smoke=smoke)
+        cache = cache_memory.measure(smoke=small_sections)
         wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
-        admission = apiserver_latency.measure(smoke=smoke)
+        admission = apiserver_latency.measure(smoke=small_sections)
         results = Results(
             plan=plan,
-            smoke=smoke,
+            kind=kind,
             machine=description,
             input_sizes={name: inputs.size(name) for name in NAMES},
             patch_operations={name: _patch_operations(answer) for name, answer in responses.items()},
             baseline=samples[baseline.name],
             ours=samples[ours.name],
+            go=samples[go.name],
             parse_floor_cpu=floor_cpu,
             scan_cpu=scan_cpu,
             spin_cpu=spin_cpu,
             decoding_seconds=decoding_time(inputs.bodies[TYPICAL].read_bytes()),
-            verdicts=judge(ours=samples[ours.name], baseline=samples[baseline.name], cache=cache),
+            verdicts=judge(
+                ours=samples[ours.name], go=samples[go.name], parse_floor_cpu=floor_cpu, cache=cache
+            ),
             cache=cache,
             admission=admission,
             seconds=time.perf_counter() - started,
@@ -134,7 +155,7 @@ def benchmark(plan: Plan, *, smoke: bool) -> str:
     return render(results)
 
 
-def _webhook_server(*, tls: Path, service_accounts: Path) -> Server:
+def webhook_server(*, tls: Path, service_accounts: Path) -> Server:
     port, metrics_port = _free_port(), _free_port()
     command = [
         sys.executable, "-m", "webhook", "serve",
@@ -144,6 +165,21 @@ def _webhook_server(*, tls: Path, service_accounts: Path) -> Server:
         "--log-level", "warning", "--aws-default-region", AWS_REGION,
     ]  # fmt: skip
     return Server(name="webhook", command=command, port=port, paths=dict.fromkeys(NAMES, MUTATE_PATH))
+
+
+def go_server(binary: Path, *, tls: Path, service_accounts: Path) -> Server:
+    port = _free_port()
+    command = comparator.command(
+        binary, tls=tls, service_accounts=service_accounts, port=port, host=HOST, region=AWS_REGION
+    )
+    return Server(name=comparator.NAME, command=command, port=port, paths=dict.fromkeys(NAMES, MUTATE_PATH))
+
+
+def _check_same_patches(go: Server, setup: Setup, ours: dict[str, bytes]) -> None:
+    """The comparator is only a comparison while it does our work: the same patch for every input."""
+    for name, answer in answer_reviews(go, setup).items():
+        if (why := comparator.difference(ours[name], answer)) is not None:
+            raise RuntimeError(f"the Go comparator's answer to the {name} review is not ours: {why}")
 
 
 def _baseline_server(*, tls: Path, responses: dict[str, bytes], directory: Path) -> Server:
@@ -178,7 +214,7 @@ def _spinning_server(baseline: Server, *, microseconds: float) -> Server:
     )
 
 
-def _certificates(directory: Path) -> Path:
+def certificates(directory: Path) -> Path:
     command = [sys.executable, "-m", "webhook", "certs", "generate", "--out-dir", str(directory)]
     completed = subprocess.run(
         [*command, "--dns", "localhost", "--ip", HOST], capture_output=True, text=True, check=False
@@ -188,8 +224,19 @@ def _certificates(directory: Path) -> Path:
     return directory
 
 
-def _record_responses(server: Server, setup: Setup) -> dict[str, bytes]:
+def record_answers(server: Server, setup: Setup) -> dict[str, bytes]:
     """Our server's answer to each input: the baseline returns it, and it proves the inputs do what we say."""
+    answers = answer_reviews(server, setup)
+    for name, answer in answers.items():
+        if (_patch_operations(answer) > 0) == (name == NO_ROLE):
+            raise RuntimeError(
+                f"the webhook's answer to the {name} review is not what it is meant to measure"
+            )
+    return answers
+
+
+def answer_reviews(server: Server, setup: Setup) -> dict[str, bytes]:
+    """`server`'s answer to each input, from a process of its own started for the purpose."""
     process = start(server, setup, cpu=LOAD_CPU, label="record")
     try:
         context = ssl.create_default_context(cafile=str(setup.ca_file))
@@ -204,12 +251,7 @@ def _record_responses(server: Server, setup: Setup) -> dict[str, bytes]:
             answers[name] = response.read()
             connection.close()
             if response.status != 200:
-                raise RuntimeError(f"the webhook answered the {name} review with HTTP {response.status}")
-            patched = _patch_operations(answers[name]) > 0
-            if patched == (name == NO_ROLE):
-                raise RuntimeError(
-                    f"the webhook's answer to the {name} review is not what it is meant to measure"
-                )
+                raise RuntimeError(f"{server.name} answered the {name} review with HTTP {response.status}")
         return answers
     finally:
         process.stop()

@@ -1,4 +1,5 @@
-"""The benchmark keeps working: a seconds-long smoke run of `python -m benchmarks.run` on the real server.
+"""The benchmark keeps working: a seconds-long smoke run of `python -m benchmarks.run` on the real server,
+the Go comparator (built, checked to give our patch, and measured) and the baseline.
 
 Only that it measures and reports is asserted, never how fast anything was.
 """
@@ -13,11 +14,13 @@ import pytest
 
 from benchmarks.handler_budget import SPIN_LADDER_US
 from benchmarks.inputs import NAMES
+from benchmarks.measure import SMOKE
 
 SECTIONS = (
     "## Inputs",
-    "## Targets (issue 5)",
+    "## Targets",
     "## Figures",
+    "## Sizing",
     "## What reading a review costs",
     "## What the CPU target leaves for the handler",
     "## Load generator check",
@@ -59,11 +62,26 @@ def test_report_has_section(smoke: tuple[str, str], heading: str) -> None:
     assert heading in smoke[1]
 
 
-def test_every_figure_was_measured_for_both_servers(smoke: tuple[str, str]) -> None:
+def test_every_figure_was_measured_for_every_server(smoke: tuple[str, str]) -> None:
     rows = table_rows(smoke[1], "## Figures")
     assert len(rows) > 10
-    for label, baseline, ours, ratio in rows:
-        assert "n/a" not in (baseline, ours, ratio), label
+    for label, go, ours, baseline, to_go, to_baseline in rows:
+        assert "n/a" not in (go, ours, baseline, to_go, to_baseline), label
+
+
+def test_the_targets_are_set_against_the_go_comparator_and_the_parse_floor(smoke: tuple[str, str]) -> None:
+    targets = [row[0] for row in table_rows(smoke[1], "## Targets")]
+
+    assert any("Go comparator" in target for target in targets)
+    assert any("parse floor" in target for target in targets)
+    assert not any("baseline" in target for target in targets)
+
+
+def test_sizing_is_given_for_every_rate(smoke: tuple[str, str]) -> None:
+    rows = table_rows(smoke[1], "## Sizing")
+
+    assert [row[0] for row in rows] == [f"{rate} req/s" for rate in SMOKE.rates]
+    assert all(cell != "n/a" for row in rows for cell in row[1:])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -74,7 +92,7 @@ def test_every_input_is_saturated(smoke: tuple[str, str], name: str) -> None:
 
 
 def test_every_target_gets_a_verdict(smoke: tuple[str, str]) -> None:
-    rows = table_rows(smoke[1], "## Targets (issue 5)")
+    rows = table_rows(smoke[1], "## Targets")
     assert len(rows) >= 7
     assert all(result in ("pass", "**FAIL**", "n/a") for _target, _measured, result in rows)
 
@@ -131,3 +149,9 @@ def _tables(report: str, heading: str) -> list[list[list[str]]]:
             tables[-1].append([cell.strip() for cell in line.strip("|").split("|")])
         previous_was_row = is_row
     return tables
+
+
+def test_the_load_generator_was_checked_on_every_server(smoke: tuple[str, str]) -> None:
+    rows = table_rows(smoke[1], "## Load generator check")
+
+    assert [row[0] for row in rows] == ["baseline", "pod-identity-webhook", "Go comparator"]
