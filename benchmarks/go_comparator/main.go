@@ -250,7 +250,7 @@ func (hook *webhook) mutate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBytes))
+	body, err := readBody(w, r)
 	if err != nil {
 		http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
 		return
@@ -345,4 +345,15 @@ func hasVariable(env []named, name string) bool {
 		}
 	}
 	return false
+}
+
+// readBody reads the review in one allocation when the API server says how long it is, as it does.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limited := http.MaxBytesReader(w, r.Body, maxReviewBytes)
+	if r.ContentLength < 0 || r.ContentLength > maxReviewBytes {
+		return io.ReadAll(limited)
+	}
+	body := make([]byte, r.ContentLength)
+	_, err := io.ReadFull(limited, body)
+	return body, err
 }
