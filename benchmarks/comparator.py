@@ -36,6 +36,12 @@ def build() -> Path:
     return Path(completed.stdout.strip().splitlines()[-1])
 
 
+def version(binary: Path) -> str:
+    """The Go release the comparator was built with, for the report's header."""
+    completed = subprocess.run(["go", "version", str(binary)], capture_output=True, text=True, check=False)
+    return completed.stdout.rpartition(": ")[2].strip() or "unknown"
+
+
 def write_service_accounts(yaml_file: Path, *, into: Path) -> Path:
     """The ServiceAccounts of `yaml_file` as the JSON list of {namespace, name, annotations} Go reads."""
     accounts = [

@@ -14,8 +14,8 @@ from benchmarks import wrk
 _PACKAGES = ("uvicorn", "h11", "httptools", "uvloop", "fastapi", "starlette", "msgspec", "prometheus-client")
 
 
-def describe(repo: Path) -> list[tuple[str, str]]:
-    """(what, value) pairs for the report's header."""
+def describe(repo: Path, *, go_comparator: str) -> list[tuple[str, str]]:
+    """(what, value) pairs for the report's header; `go_comparator` is the Go release it was built with."""
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
         ("CPU", _cpu_model()),
@@ -27,6 +27,7 @@ def describe(repo: Path) -> list[tuple[str, str]]:
         ("OpenSSL", ssl.OPENSSL_VERSION),
         ("packages", ", ".join(_package_versions())),
         ("load generators", f"{wrk.version()}; benchmarks/open_loop.py"),
+        ("Go comparator", f"{go_comparator}, standard library only"),
         ("webhook", _commit(repo)),
     ]
 

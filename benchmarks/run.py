@@ -85,7 +85,7 @@ def benchmark(plan: Plan, *, kind: str) -> str:
     go_binary = comparator.build()
     if len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {LOAD_CPU})
-    description = machine.describe(REPO)
+    description = machine.describe(REPO, go_comparator=comparator.version(go_binary))
     with tempfile.TemporaryDirectory(prefix="pod-identity-webhook-bench-") as directory:
         work = Path(directory)
         inputs = write_inputs(work / "inputs")

@@ -155,3 +155,7 @@ def test_the_load_generator_was_checked_on_every_server(smoke: tuple[str, str]) 
     rows = table_rows(smoke[1], "## Load generator check")
 
     assert [row[0] for row in rows] == ["baseline", "pod-identity-webhook", "Go comparator"]
+
+
+def test_the_header_names_the_go_release_of_the_comparator(smoke: tuple[str, str]) -> None:
+    assert "| Go comparator | go1." in smoke[1]
