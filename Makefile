@@ -58,7 +58,7 @@ unit: $(STAMP)
 ## test: every check and every test
 test: $(STAMP) tools lint typecheck unit
 
-## test-controllers: the node suite's Deployment scenario, with kube-scheduler and kube-controller-manager (built
+## test-controllers: the node suite's Deployment and repair scenarios, with kube-scheduler and kube-controller-manager (built
 ## from Debian's source the first time, about 10 minutes on 2 cores, so not part of `make test`)
 test-controllers: $(STAMP) tools
 	$(BIN)/pytest -m controllers tests/apiserver/node
