@@ -4,9 +4,11 @@ none without credentials, through one shutdown and through a rolling restart of 
 
 from __future__ import annotations
 
+import itertools
 import signal
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -115,7 +117,7 @@ def test_pods_created_after_sigterm_are_still_mutated_during_the_shutdown_delay(
             creations.wait_for(10)
             webhook.server.process.send_signal(signal.SIGTERM)
             creations.wait_for(20)
-        exit_code = webhook.stop()
+        exit_code = webhook.server.terminate()
 
     assert exit_code == 0
     assert creations.failures == []
@@ -125,28 +127,26 @@ def test_pods_created_after_sigterm_are_still_mutated_during_the_shutdown_delay(
 def test_a_rolling_restart_of_twenty_replicas_loses_no_pod_and_leaves_none_without_credentials(
     own_plane: ControlPlane, own_webhooks: WebhookFactory, chart: Chart, namespace: str
 ) -> None:
-    """Each round as a Deployment's rollout: a new replica is up, the old one gets SIGTERM and the
-    registration moves to the new one (as the Service's endpoints do) while pods keep being created."""
+    """Each round as a Deployment's rollout: the next replica is up, the current one gets SIGTERM and the
+    registration moves to the next (as the Service's endpoints do) while pods keep being created. The replicas
+    are started beforehand, a few at a time, and a round does not wait for the old one to exit: several may be
+    draining at once, as in a rollout with surge."""
 
     def start(round_: int) -> Webhook:
         return own_webhooks.start("--shutdown-delay", SHUTDOWN_DELAY, name=f"rolling-{round_}")
 
-    current: Webhook = start(0)
-    successor: Webhook | None = start(1)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        replicas = list(pool.map(start, range(ROLLING_RESTARTS + 1)))
     configuration = registration_from_chart(
-        chart, url=current.mutate_url, ca=own_webhooks.certificates.ca, name="rolling"
+        chart, url=replicas[0].mutate_url, ca=own_webhooks.certificates.ca, name="rolling"
     )
-    exit_codes = []
     with own_webhooks.registered(configuration) as name, creating_pods(own_plane, namespace) as creations:
         creations.wait_for(5)
-        for round_ in range(1, ROLLING_RESTARTS + 1):
-            assert successor is not None
-            current.server.process.send_signal(signal.SIGTERM)
-            own_webhooks.point(name, successor.mutate_url)
-            following = start(round_ + 1) if round_ < ROLLING_RESTARTS else None
+        for old, new in itertools.pairwise(replicas):
+            old.server.process.send_signal(signal.SIGTERM)
+            own_webhooks.point(name, new.mutate_url)
             creations.wait_for(5)
-            exit_codes.append(current.server.process.wait())
-            current, successor = successor, following
+        exit_codes = [old.server.process.wait() for old in replicas[:-1]]
         creations.wait_for(5)
 
     assert exit_codes == [0] * ROLLING_RESTARTS
