@@ -26,12 +26,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.server_process import free_ports
+from webhook.tls.certs import generate_ca
 
 ISSUER = "https://kubernetes.default.svc"
 """The ServiceAccount token issuer, as on a kubeadm cluster."""
 READY_LIMIT_SECONDS = 90.0
 """A bound, not a measurement: the API server is ready in about 5 s on a quiet machine."""
 STOP_LIMIT_SECONDS = 30.0
+CERTIFICATE_VALIDITY = datetime.timedelta(days=2)
+"""Longer than any test session; the CA comes from the product's own `webhook.tls.certs`."""
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -122,29 +125,10 @@ class Pki:
 def make_pki(directory: Path) -> Pki:
     pki = Pki(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-cluster-ca")])
-    ca = (
-        _builder(subject=ca_name, issuer=ca_name, public_key=ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    _write_certificate(pki.ca, ca)
-    _write_key(pki.ca_key, ca_key)
+    ca = generate_ca(validity=CERTIFICATE_VALIDITY)
+    pki.ca.write_bytes(ca.cert)
+    pki.ca_key.write_bytes(ca.key)
+    pki.ca_key.chmod(0o600)
     pki.issue(
         "apiserver",
         common_name="kube-apiserver",
@@ -176,7 +160,7 @@ def _builder(*, subject: x509.Name, issuer: x509.Name, public_key: object) -> x5
         .public_key(public_key)  # type: ignore[arg-type]
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
+        .not_valid_after(now + CERTIFICATE_VALIDITY)
     )
 
 
