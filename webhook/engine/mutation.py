@@ -83,6 +83,11 @@ def _append_to(array: bytes, value: bytes) -> bytes:
     return b"/" + array + b'/-","value":' + value + b"}"
 
 
+def _insert_first(array: bytes, value: bytes) -> bytes:
+    """The rest of an operation inserting the encoded `value` at the start of `array`."""
+    return b"/" + array + b'/0","value":' + value + b"}"
+
+
 def _create(array: bytes, values: bytes) -> bytes:
     """The rest of an operation adding `array`, holding the encoded, comma-separated `values`."""
     return b"/" + array + b'","value":[' + values + b"]}"
@@ -262,9 +267,7 @@ def mutate(pod: Pod, identity: Identity, settings: MutationSettings) -> Mutation
                 name=volume_name, audience=identity.audience, expiration=expiration, path=injection.file_name
             )
         )
-        rest = (
-            _create(b"volumes", volume) if spec.volumes is None else b'/volumes/0","value":' + volume + b"}"
-        )
+        rest = _create(b"volumes", volume) if spec.volumes is None else _insert_first(b"volumes", volume)
         patch.append(_ADD + b"/spec" + rest)
 
     if patch and identity.mode is Mode.POD_IDENTITY:
