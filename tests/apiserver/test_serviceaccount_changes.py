@@ -26,6 +26,7 @@ FIRST = "arn:aws:iam::111122223333:role/first"
 SECOND = "arn:aws:iam::111122223333:role/second"
 RESTART_LIMIT_SECONDS = 120.0
 """A bound for the watch to reconnect after an API server restart: its backoff reaches 30 s at most."""
+COMPACTION_ROUNDS = 3
 RACE_ROUNDS = 400
 """At most this many ServiceAccount-and-pod pairs until one pod has reached the API fallback path."""
 
@@ -126,27 +127,44 @@ def test_a_change_made_after_the_api_server_restarted_is_followed(
         )
 
 
+def _until_pods_get(role: str, *, plane: ControlPlane, namespace: str) -> None:
+    """Through a new client: the API server behind the old one's connections has restarted."""
+    with plane.admin_client() as client:
+        restarted = Cluster(client)
+        until_pods_show(
+            lambda: restarted.create_pod(namespace, pod(service_account="app")),
+            expected=lambda stored: _role_of(stored) == role,
+            limit=RESTART_LIMIT_SECONDS,
+        )
+
+
 def test_history_compacted_away_under_the_watch_is_listed_again(
     own_plane: ControlPlane, own_cluster: Cluster, own_webhooks: WebhookFactory, chart: Chart
 ) -> None:
     """While the webhook is paused, the API server goes down, etcd moves on and compacts its history, and the
     role changes: the watch resumes from a resourceVersion that is gone, the API server answers 410 Gone, and
-    the webhook lists again instead of missing the change."""
+    the webhook lists again instead of missing the change. Every round must follow its change; rounds go on
+    (at most COMPACTION_ROUNDS) until the API server has answered 410 at least once, which it did not in one
+    CI run out of several, for a reason this test could not pin down."""
     webhook = _start_watching_webhook(own_webhooks, chart, "compaction")
     namespace = own_cluster.namespace()
     own_cluster.service_account(namespace, "app", annotations={"eks.amazonaws.com/role-arn": FIRST})
+    until_pods_show(
+        lambda: own_cluster.create_pod(namespace, pod(service_account="app")),
+        expected=lambda stored: _role_of(stored) == FIRST,
+    )
 
-    with webhook.paused():
-        own_plane.crash_apiserver()
-        own_plane.write_and_compact_etcd()
-        own_plane.start_apiserver()
-        with own_plane.admin_client() as client:
-            Cluster(client).annotate_service_account(namespace, "app", {"eks.amazonaws.com/role-arn": SECOND})
-    with own_plane.admin_client() as client:
-        restarted = Cluster(client)
-        until_pods_show(
-            lambda: restarted.create_pod(namespace, pod(service_account="app")),
-            expected=lambda stored: _role_of(stored) == SECOND,
-            limit=RESTART_LIMIT_SECONDS,
-        )
+    for round_ in range(COMPACTION_ROUNDS):
+        role = f"{SECOND}-{round_}"
+        with webhook.paused():
+            own_plane.crash_apiserver()
+            own_plane.write_and_compact_etcd()
+            own_plane.start_apiserver()
+            with own_plane.admin_client() as client:
+                Cluster(client).annotate_service_account(
+                    namespace, "app", {"eks.amazonaws.com/role-arn": role}
+                )
+        _until_pods_get(role, plane=own_plane, namespace=namespace)
+        if "410 Gone" in webhook.server.output():
+            break
     assert "410 Gone" in webhook.server.output()
