@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from webhook.engine.mappings import RoleMappings
 from webhook.engine.pod_identity_associations import PodIdentityAssociations
 from webhook.engine.settings import MutationSettings
 from webhook.errors import BadRequestError, ServiceAccountSourceError
-from webhook.server.admission import MAX_CONTAINERS, AdmissionHandler
+from webhook.server.admission import MAX_CONTAINERS, AdmissionHandler, Answer
 from webhook.server.admission_review import decode_review, encode_response
 
 Json = dict[str, Any]
@@ -84,8 +84,19 @@ def answer(
         service_accounts=service_accounts or FakeServiceAccounts(cached={CHECKOUT: role_annotations()}),
         configuration=configuration or FakeConfiguration(),
     )
-    result = asyncio.run(handler.answer(body))
+    result = settled(handler.answer(body))
     return result.status, json.loads(result.body)
+
+
+def settled(answer: Answer | Awaitable[Answer]) -> Answer:
+    """The handler's answer, awaited when it had to fetch the ServiceAccount first."""
+    if isinstance(answer, Answer):
+        return answer
+
+    async def wait() -> Answer:
+        return await answer
+
+    return asyncio.run(wait())
 
 
 def review_with(*changes: Callable[[Json], None]) -> bytes:

@@ -3,56 +3,22 @@ the time it takes to arrive, and the number of open connections, while the API s
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
+from tests.server.serving import Server, serving
 from tests.tls.tls_support import hello_app
 from webhook.server import http_protocol
-from webhook.server.assembly import uvicorn_config
-from webhook.tls.certs import generate_bundle
-from webhook.tls.serving import ServingTLS
-
-GENEROUS_WAIT = 30.0
-"""A bound on how long the server may take to close a connection it should close, not a measurement."""
-
-
-class Server:
-    def __init__(self, port: int, ca_cert: bytes) -> None:
-        self.port = port
-        self._client = ssl.create_default_context(cadata=ca_cert.decode())
-
-    def connect(self) -> ssl.SSLSocket:
-        raw = socket.create_connection(("127.0.0.1", self.port), timeout=GENEROUS_WAIT)
-        return self._client.wrap_socket(raw, server_hostname="localhost")
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    """The app behind exactly the uvicorn settings `serve` uses, in this process so limits can be lowered."""
-    bundle = generate_bundle(dns_names=["localhost"])
-    serving = ServingTLS()
-    serving.load_pem(cert=bundle.cert, key=bundle.key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    config = uvicorn_config(hello_app, host="127.0.0.1", port=0, ssl_context=serving.context)
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + GENEROUS_WAIT
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield Server(listener.getsockname()[1], bundle.ca_cert)
-    finally:
-        running.should_exit = True
-        thread.join(timeout=GENEROUS_WAIT)
-        listener.close()
+    """hello_app behind the server's settings, in this process so limits can be lowered."""
+    with serving(hello_app) as running:
+        yield running
 
 
 def answer(connection: ssl.SSLSocket, request: bytes = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n") -> bytes:

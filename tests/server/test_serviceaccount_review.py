@@ -73,7 +73,7 @@ def serviceaccount_review(
 
 def reviewed(review: Json) -> tuple[int, Json]:
     reviewer = ServiceAccountReviewer(settings=MutationSettings(), configuration=Configuration())
-    answer = asyncio.run(reviewer.answer(encode(review)))
+    answer = reviewer.answer(encode(review))
     return answer.status, json.loads(answer.body)
 
 
@@ -125,7 +125,7 @@ def test_a_review_with_nothing_to_say_is_allowed_without_warnings(review: Json) 
 def test_a_malformed_review_gets_400_with_a_json_error(body: bytes, complaint: str) -> None:
     reviewer = ServiceAccountReviewer(settings=MutationSettings(), configuration=Configuration())
 
-    answer = asyncio.run(reviewer.answer(body))
+    answer = reviewer.answer(body)
 
     assert answer.status == 400
     assert complaint in json.loads(answer.body)["error"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +17,7 @@ from webhook.engine.identity_memo import IdentityMemo
 from webhook.engine.mappings import RoleMappings
 from webhook.engine.mutation import mutate, pod_is_skipped
 from webhook.engine.pod_identity_associations import PodIdentityAssociations
+from webhook.engine.pod_view import Pod
 from webhook.engine.settings import MutationSettings
 from webhook.errors import BadRequestError, ServiceAccountSourceError
 from webhook.server.admission_review import AdmissionRequest, decode_review, encode_error, encode_response
@@ -68,7 +69,10 @@ class AdmissionHandler:
         self._configuration = configuration
         self._identities = IdentityMemo(settings=settings)
 
-    async def answer(self, body: bytes) -> Answer:
+    def answer(self, body: bytes) -> Answer | Awaitable[Answer]:
+        """The answer at once when no I/O is needed, which is every pod whose ServiceAccount is cached;
+        otherwise something to await while the ServiceAccount is fetched. Answering at once lets the HTTP
+        layer write it without an event-loop task per request (benchmarks/hot_path.md, round 6)."""
         started = time.perf_counter()
         try:
             api_version, request = decode_review(body)
@@ -77,17 +81,14 @@ class AdmissionHandler:
             metrics.ADMISSION.answered("bad_request", time.perf_counter() - started)
             return Answer(400, encode_error(str(error)))
         try:
-            patch, warnings, result = await self._review(request)
+            outcome = self._review(request)
         except Exception as error:  # any fault of ours must not block the pod
-            log.exception("admission request %s failed; pod admitted unchanged", request.uid)
-            patch, warnings, result = (
-                None,
-                [FAILED_OPEN_WARNING.format(reason=_describe(error))],
-                "failed_open",
+            outcome = _failed_open(request, error)
+        if isinstance(outcome, _Lookup):
+            return self._answer_after_fetch(
+                outcome, api_version=api_version, request=request, started=started
             )
-        payload = encode_response(api_version=api_version, uid=request.uid, patch=patch, warnings=warnings)
-        metrics.ADMISSION.answered(result, time.perf_counter() - started)
-        return Answer(200, payload)
+        return _answered(outcome, api_version=api_version, uid=request.uid, started=started)
 
     def refuse(self, *, status: int, reason: str, started: float) -> Answer:
         """A request turned away before it was read as a review (wrong method or content type, too large):
@@ -96,7 +97,27 @@ class AdmissionHandler:
         metrics.ADMISSION.answered("bad_request", time.perf_counter() - started)
         return Answer(status, encode_error(reason))
 
-    async def _review(self, request: AdmissionRequest) -> tuple[bytes | None, list[str], str]:
+    async def _answer_after_fetch(
+        self, lookup: _Lookup, *, api_version: str, request: AdmissionRequest, started: float
+    ) -> Answer:
+        """The rest of `answer` for a pod whose ServiceAccount is not in the cache: read it from the API."""
+        namespace, name = lookup.namespace, lookup.name
+        outcome: _Outcome
+        try:
+            annotations = await self._service_accounts.fetch(namespace, name)
+        except ServiceAccountSourceError as error:
+            log.warning("serviceaccount %s/%s: %s; pod admitted unchanged", namespace, name, error)
+            outcome = None, [FAILED_OPEN_WARNING.format(reason=str(error))], "failed_open"
+        else:
+            try:
+                outcome = self._mutate(
+                    request, pod=lookup.pod, namespace=namespace, name=name, annotations=annotations
+                )
+            except Exception as error:  # any fault of ours must not block the pod
+                outcome = _failed_open(request, error)
+        return _answered(outcome, api_version=api_version, uid=request.uid, started=started)
+
+    def _review(self, request: AdmissionRequest) -> _Outcome | _Lookup:
         pod = request.object
         settings = self._settings
         if pod is None or request.operation not in ("", "CREATE") or pod_is_skipped(pod, settings):
@@ -111,11 +132,18 @@ class AdmissionHandler:
         name = pod.service_account_name
         annotations = self._service_accounts.cached(namespace, name)
         if annotations is None:
-            try:
-                annotations = await self._service_accounts.fetch(namespace, name)
-            except ServiceAccountSourceError as error:
-                log.warning("serviceaccount %s/%s: %s; pod admitted unchanged", namespace, name, error)
-                return None, [FAILED_OPEN_WARNING.format(reason=str(error))], "failed_open"
+            return _Lookup(pod=pod, namespace=namespace, name=name)
+        return self._mutate(request, pod=pod, namespace=namespace, name=name, annotations=annotations)
+
+    def _mutate(
+        self,
+        request: AdmissionRequest,
+        *,
+        pod: Pod,
+        namespace: str,
+        name: str,
+        annotations: Mapping[str, str] | None,
+    ) -> _Outcome:
         configuration = self._configuration
         resolution = self._identities.resolve(
             namespace=namespace,
@@ -126,7 +154,7 @@ class AdmissionHandler:
         )
         if resolution.identity is None:
             return None, list(resolution.warnings), "unchanged"
-        mutation = mutate(pod, resolution.identity, settings)
+        mutation = mutate(pod, resolution.identity, self._settings)
         warnings = [*resolution.warnings, *mutation.warnings]
         if warnings:
             context = {"namespace": namespace, "pod": pod.display_name, "serviceaccount": name}
@@ -155,6 +183,31 @@ class AdmissionHandler:
                 },
             )
         return mutation.patch_json, warnings, "mutated"
+
+
+_Outcome = tuple[bytes | None, list[str], str]
+"""(patch, warnings, result for the metrics) of one review."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """The pod's ServiceAccount is not cached: it has to be read from the API before the pod is answered."""
+
+    pod: Pod
+    namespace: str
+    name: str
+
+
+def _failed_open(request: AdmissionRequest, error: Exception) -> _Outcome:
+    log.error("admission request %s failed; pod admitted unchanged", request.uid, exc_info=error)
+    return None, [FAILED_OPEN_WARNING.format(reason=_describe(error))], "failed_open"
+
+
+def _answered(outcome: _Outcome, *, api_version: str, uid: str, started: float) -> Answer:
+    patch, warnings, result = outcome
+    payload = encode_response(api_version=api_version, uid=uid, patch=patch, warnings=warnings)
+    metrics.ADMISSION.answered(result, time.perf_counter() - started)
+    return Answer(200, payload)
 
 
 def _describe(error: Exception) -> str:

@@ -37,9 +37,9 @@ from webhook.engine.settings import MutationSettings
 from webhook.metrics import CACHE_SYNCED, READY, REGISTRY
 from webhook.server.admission import AdmissionHandler
 from webhook.server.http_app import WebhookApp, health_app
-from webhook.server.http_protocol import GuardedHttpToolsProtocol
 from webhook.server.listening import bound, effective_bind_address, open_listener, url_host
 from webhook.server.metrics_port import start_metrics_server
+from webhook.server.review_protocol import ReviewHttpProtocol
 from webhook.server.serviceaccount_review import VALIDATE_SERVICEACCOUNT_PATH, ServiceAccountReviewer
 from webhook.tls.startup import start_tls
 
@@ -164,7 +164,7 @@ def uvicorn_config(
         server_header=False,
         proxy_headers=False,  # the API server calls the webhook directly; no proxy to trust
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        http=GuardedHttpToolsProtocol,
+        http=ReviewHttpProtocol,
         timeout_graceful_shutdown=shutdown_timeout,
     )
 

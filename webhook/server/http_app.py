@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from webhook.server.admission import AdmissionHandler, Answer
+from webhook.server.admission import Answer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,26 +53,41 @@ def health_app(*, ready: Callable[[], tuple[bool, str]]) -> FastAPI:
 class ReviewHandler(Protocol):
     """Answers the AdmissionReviews of one path; the HTTP layer only translates."""
 
-    async def answer(self, body: bytes) -> Answer: ...
+    def answer(self, body: bytes) -> Answer | Awaitable[Answer]:
+        """The answer, or something to await for it when it needs I/O first."""
+        ...
 
     def refuse(self, *, status: int, reason: str, started: float) -> Answer: ...
 
 
 class WebhookApp:
     """The ASGI application uvicorn serves: the review paths (`/mutate`, and `/validate-serviceaccount`
-    when given) on the fast path, the rest delegated to FastAPI."""
+    when given) on the fast path, the rest delegated to FastAPI.
+
+    Most reviews never reach `__call__`: `ReviewHttpProtocol` answers them inside the HTTP protocol through
+    `direct_handler`. The ASGI way serves the rest (methods to refuse, bodies announced too large, a
+    request pipelined behind another) with the same checks and answers."""
 
     def __init__(
         self,
         *,
-        handler: AdmissionHandler,
+        handler: ReviewHandler,
         fallback: FastAPI,
         max_request_bytes: int,
         more_reviews: Mapping[str, ReviewHandler] | None = None,
     ) -> None:
         self._handlers: dict[str, ReviewHandler] = {MUTATE_PATH: handler, **(more_reviews or {})}
+        self._raw_paths = {path.encode(): handler for path, handler in self._handlers.items()}
         self._fallback = fallback
-        self._max_request_bytes = max_request_bytes
+        self.max_request_bytes = max_request_bytes
+
+    def direct_handler(self, raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> ReviewHandler | None:
+        """The handler of a POST to `raw_path`, when the request may be answered without ASGI: its path is
+        a review path and its headers are ones `__call__` would accept."""
+        handler = self._raw_paths.get(raw_path)
+        if handler is None or _refusal(headers, max_request_bytes=self.max_request_bytes) is not None:
+            return None
+        return handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self._handlers.get(scope["path"]) if scope["type"] == "http" else None
@@ -90,19 +105,21 @@ class WebhookApp:
                 extra=[(b"allow", b"POST")],
             )
             return
-        problem = self._check_headers(scope)
+        problem = _refusal(scope["headers"], max_request_bytes=self.max_request_bytes)
         if problem is not None:
             await self._refuse(handler, send, *problem, started=started)
             return
         try:
             body = await self._read_body(receive)
         except _ClientDisconnectedError:
-            log.info("a client disconnected before its admission request was complete; nothing answered")
+            log.info(DISCONNECTED_EARLY)
             return
         if body is None:
-            await self._refuse(handler, send, 413, self._too_large, started=started)
+            await self._refuse(handler, send, 413, too_large(self.max_request_bytes), started=started)
             return
-        answer = await handler.answer(body)
+        answer = handler.answer(body)
+        if not isinstance(answer, Answer):
+            answer = await answer
         await _respond(send, answer.status, answer.body)
 
     async def _refuse(
@@ -118,21 +135,6 @@ class WebhookApp:
         refused = handler.refuse(status=status, reason=reason, started=started)
         await _respond(send, refused.status, refused.body, extra=extra)
 
-    @property
-    def _too_large(self) -> str:
-        return f"request body exceeds {self._max_request_bytes} bytes"
-
-    def _check_headers(self, scope: Scope) -> tuple[int, str] | None:
-        content_type = b""
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length" and value.isdigit() and int(value) > self._max_request_bytes:
-                return 413, self._too_large
-        if content_type.split(b";", 1)[0].strip().lower() != b"application/json":
-            return 415, "content-type must be application/json"
-        return None
-
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The whole body, or None once it grows past the limit (checked even without Content-Length)."""
         chunks: list[bytes] = []
@@ -143,11 +145,31 @@ class WebhookApp:
                 raise _ClientDisconnectedError
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self._max_request_bytes:
+            if size > self.max_request_bytes:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def too_large(max_request_bytes: int) -> str:
+    return f"request body exceeds {max_request_bytes} bytes"
+
+
+def _refusal(headers: list[tuple[bytes, bytes]], *, max_request_bytes: int) -> tuple[int, str] | None:
+    """(status, reason) when the headers alone show a review is not one to read; None when they are fine."""
+    content_type = b""
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length" and value.isdigit() and int(value) > max_request_bytes:
+            return 413, too_large(max_request_bytes)
+    if content_type.split(b";", 1)[0].strip().lower() != b"application/json":
+        return 415, "content-type must be application/json"
+    return None
+
+
+DISCONNECTED_EARLY = "a client disconnected before its admission request was complete; nothing answered"
 
 
 class _ClientDisconnectedError(Exception):

@@ -60,14 +60,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def on_headers_complete(self) -> None:
-        self._awaiting_head = False
-        self._head_bytes = 0
-        self._disarm_head_timer()
+        self._head_arrived()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._awaiting_head = True
+        self._request_arrived()
         super().on_message_complete()
+
+    def _head_arrived(self) -> None:
+        """The guards' part of the end of a request's head, for subclasses that answer it themselves."""
+        self._awaiting_head = False
+        self._head_bytes = 0
+        self._disarm_head_timer()
+
+    def _request_arrived(self) -> None:
+        """The guards' part of the end of a request: whatever comes next is the head of another."""
+        self._awaiting_head = True
 
     def shutdown(self) -> None:
         """At shutdown: an idle connection is cut at once, without the TLS close, which waits on the peer

@@ -26,7 +26,7 @@ class ServiceAccountReviewer:
         self._settings = settings
         self._configuration = configuration
 
-    async def answer(self, body: bytes) -> Answer:
+    def answer(self, body: bytes) -> Answer:
         try:
             api_version, request = decode_serviceaccount_review(body)
         except BadRequestError as error:
