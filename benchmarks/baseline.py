@@ -17,6 +17,10 @@ what merely checking the JSON costs, below any decoder that keeps the fields it 
 With `--spin-us N` it busy-waits N µs per request before answering (`benchmarks.handler_budget`): what a
 handler's time costs the server, whatever the handler does.
 
+With `--direct` the same constant answers (and the same `--decode`, `--scan` or `--spin-us` work) are given
+by review handlers inside the webhook's own HTTP protocol (`webhook.server.review_protocol`), not by an ASGI
+app: the ceiling, and with `--decode` the parse floor, of the path our server answers reviews on.
+
 With `--allow` (no `--responses`) it is a do-nothing webhook a real API server can call: every review is
 answered allowed, with its own uid and no patch. A constant answer would not do there, since the API server
 rejects an answer whose uid is not the request's; so this mode decodes each review with `json.loads`, the
@@ -33,7 +37,9 @@ from typing import Any
 
 from benchmarks import server_settings
 from benchmarks.handler_budget import scan_review, spinner
+from webhook.server.admission import Answer
 from webhook.server.admission_review import decode_review
+from webhook.server.http_app import WebhookApp, health_app
 
 Message = dict[str, Any]
 Scope = dict[str, Any]
@@ -65,6 +71,33 @@ class ConstantReviewApp:
             self._work(review)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class ConstantReviewHandler:
+    """One input's constant answer, given on the webhook's own review path."""
+
+    def __init__(self, answer: bytes, *, work: Callable[[bytes], object] | None) -> None:
+        self._answer = Answer(200, answer)
+        self._work = work
+
+    def answer(self, body: bytes) -> Answer:
+        if self._work is not None:
+            self._work(body)
+        return self._answer
+
+    def refuse(self, *, status: int, reason: str, started: float) -> Answer:
+        return Answer(status, reason.encode())
+
+
+def direct_app(responses: dict[str, bytes], *, work: Callable[[bytes], object] | None) -> WebhookApp:
+    """The constant answers as review paths of a WebhookApp, so the server's protocol answers them itself."""
+    handlers = {f"/{name}": ConstantReviewHandler(body, work=work) for name, body in responses.items()}
+    return WebhookApp(
+        handler=next(iter(handlers.values())),
+        fallback=health_app(ready=lambda: (True, "ready")),
+        max_request_bytes=16 * 1024 * 1024,
+        more_reviews=handlers,
+    )
 
 
 class AllowingApp:
@@ -123,14 +156,20 @@ def main() -> None:
     work.add_argument("--decode", action="store_true", help="decode each review first: the parse floor")
     work.add_argument("--scan", action="store_true", help="read each review's JSON through, building nothing")
     work.add_argument("--spin-us", type=float, metavar="N", help="busy-wait N µs per review first")
+    parser.add_argument(
+        "--direct", action="store_true", help="answer on the webhook's own review path, not as an ASGI app"
+    )
     args = parser.parse_args()
-    app: ConstantReviewApp | AllowingApp
+    app: ConstantReviewApp | AllowingApp | WebhookApp
     if args.allow:
         app = AllowingApp()
     else:
         responses = {path.stem: path.read_bytes() for path in sorted(args.responses.glob("*.json"))}
-        app = ConstantReviewApp(
-            responses, work=_work(decode=args.decode, scan=args.scan, spin_us=args.spin_us)
+        review_work = _work(decode=args.decode, scan=args.scan, spin_us=args.spin_us)
+        app = (
+            direct_app(responses, work=review_work)
+            if args.direct
+            else ConstantReviewApp(responses, work=review_work)
         )
     server_settings.serve(
         app,

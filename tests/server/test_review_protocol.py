@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Iterator
 
 import pytest
@@ -223,3 +224,23 @@ def test_requests_the_protocol_leaves_to_asgi_get_the_same_answers(
     with server.connect() as connection:
         connection.sendall(request_bytes)
         assert Reader(connection).response()[0] == status
+
+
+def test_a_connection_left_idle_after_a_review_is_closed_at_the_keep_alive_timeout(server: Server) -> None:
+    server.running.config.timeout_keep_alive = 0.3
+    with server.connect() as connection:
+        connection.sendall(review("/mutate"))
+        reader = Reader(connection)
+        reader.response()
+        time.sleep(1.0)
+        assert reader.closed()
+
+
+def test_a_review_answered_slower_than_the_keep_alive_timeout_is_not_cut_off(server: Server) -> None:
+    server.running.config.timeout_keep_alive = 0.1
+    with server.connect() as connection:
+        reader = Reader(connection)
+        connection.sendall(review("/mutate"))
+        reader.response()
+        connection.sendall(review("/fetching", b"abc"))  # answered after 0.2 s
+        assert reader.response()[2] == b'{"fetched":3}'

@@ -11,6 +11,7 @@ touch it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -26,6 +27,54 @@ _HEAD_TOO_LARGE = (
 )
 
 
+class Deadline:
+    """A time limit that moves with every request without touching the event loop's timers.
+
+    A connection's limits are set and cleared on every request, and arming and cancelling a loop timer for
+    each cost about a microsecond apiece, more than the rest of the guards together (benchmarks/hot_path.md,
+    round 6). Here setting and clearing only record a time; one timer per connection checks it, and is armed
+    again only when it finds the limit moved, at most once per limit's length.
+    """
+
+    __slots__ = ("_at", "_expired", "_loop", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, expired: Callable[[], None]) -> None:
+        self._loop = loop
+        self._expired = expired
+        self._at: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._at is not None
+
+    def start(self, seconds: float) -> None:
+        """From now, `seconds` until `expired` is called, unless cleared before."""
+        self._at = self._loop.time() + seconds
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._at, self._check)
+
+    def clear(self) -> None:
+        self._at = None
+
+    def cancel(self) -> None:
+        """Cleared for good: the connection is gone."""
+        self._at = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._at is None:
+            return
+        if self._loop.time() < self._at:
+            self._timer = self._loop.call_at(self._at, self._check)
+            return
+        self._at = None
+        self._expired()
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol, plus: a request head over MAX_HEAD_BYTES is answered 431 and the connection
     closed; a head not complete within HEAD_TIMEOUT_SECONDS closes the connection; a connection beyond
@@ -33,29 +82,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     _awaiting_head = True
     _head_bytes = 0
-    _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._head_deadline = Deadline(self.loop, self._head_overdue)
         super().connection_made(transport)
         if len(self.connections) > MAX_CONNECTIONS:
             transport.close()
             return
-        self._arm_head_timer()
+        self._head_deadline.start(HEAD_TIMEOUT_SECONDS)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head_timer()
+        self._head_deadline.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._awaiting_head:
             self._head_bytes += len(data)
-            if self._head_timer is None:
-                self._arm_head_timer()
+            if not self._head_deadline.running:
+                self._head_deadline.start(HEAD_TIMEOUT_SECONDS)
         super().data_received(data)
         # Checked after parsing: a chunk that completes the head resets the count, so a body that arrives
         # with its headers is never mistaken for a long head.
         if self._awaiting_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-            self._disarm_head_timer()
+            self._head_deadline.clear()
             self.transport.write(_HEAD_TOO_LARGE)
             self.transport.close()
 
@@ -71,7 +120,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """The guards' part of the end of a request's head, for subclasses that answer it themselves."""
         self._awaiting_head = False
         self._head_bytes = 0
-        self._disarm_head_timer()
+        self._head_deadline.clear()
 
     def _request_arrived(self) -> None:
         """The guards' part of the end of a request: whatever comes next is the head of another."""
@@ -87,15 +136,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         else:
             super().shutdown()
 
-    def _arm_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self._head_overdue)
-
-    def _disarm_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
     def _head_overdue(self) -> None:
-        self._head_timer = None
         if self._awaiting_head and not self.transport.is_closing():
             self.transport.close()
