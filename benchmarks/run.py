@@ -111,10 +111,14 @@ def benchmark(plan: Plan, *, kind: str) -> str:
         baseline = _baseline_server(tls=tls, responses=responses, directory=work / "responses")
         floor = _parse_floor_server(baseline)
         scanner = _scanning_server(baseline)
+        review_path = _review_path_server(baseline)
+        review_path_floor = _parse_floor_server(review_path, name="review-path-floor")
         spinners = {spin: _spinning_server(baseline, microseconds=spin) for spin in SPIN_LADDER_US}
         samples: dict[str, list[Sample]] = {ours.name: [], baseline.name: [], go.name: []}
         floor_cpu: list[dict[str, float]] = []
         scan_cpu: list[float] = []
+        review_path_cpu: list[float] = []
+        review_path_floor_cpu: list[float] = []
         spin_cpu: list[dict[float, float]] = []
         for run in range(plan.runs):
             for server in (baseline, ours, go) if run % 2 == 0 else (go, ours, baseline):
@@ -122,13 +126,15 @@ def benchmark(plan: Plan, *, kind: str) -> str:
                 samples[server.name].append(measure(server, plan=plan, setup=setup, run=run))
             wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
             floor_cpu.append(measure_cpu(floor, plan=plan, setup=setup, run=run))
-            wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
-            scan_cpu.append(measure_cpu(scanner, plan=plan, setup=setup, run=run, names=(TYPICAL,))[TYPICAL])
-            spin_cpu.append({})
-            for spin, server in spinners.items():
-                wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
-                cpu = measure_cpu(server, plan=plan, setup=setup, run=run, names=(TYPICAL,))
-                spin_cpu[-1][spin] = cpu[TYPICAL]
+            scan_cpu.append(_typical_cpu(scanner, plan=plan, setup=setup, run=run))
+            review_path_cpu.append(_typical_cpu(review_path, plan=plan, setup=setup, run=run))
+            review_path_floor_cpu.append(_typical_cpu(review_path_floor, plan=plan, setup=setup, run=run))
+            spin_cpu.append(
+                {
+                    spin: _typical_cpu(server, plan=plan, setup=setup, run=run)
+                    for spin, server in spinners.items()
+                }
+            )
         cache = cache_memory.measure(smoke=small_sections)
         wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
         admission = apiserver_latency.measure(smoke=small_sections)
@@ -143,6 +149,8 @@ def benchmark(plan: Plan, *, kind: str) -> str:
             go=samples[go.name],
             parse_floor_cpu=floor_cpu,
             scan_cpu=scan_cpu,
+            review_path_cpu=review_path_cpu,
+            review_path_floor_cpu=review_path_floor_cpu,
             spin_cpu=spin_cpu,
             decoding_seconds=decoding_time(inputs.bodies[TYPICAL].read_bytes()),
             verdicts=judge(
@@ -195,9 +203,20 @@ def _baseline_server(*, tls: Path, responses: dict[str, bytes], directory: Path)
     return Server(name="baseline", command=command, port=port, paths={name: f"/{name}" for name in NAMES})
 
 
-def _parse_floor_server(baseline: Server) -> Server:
+def _parse_floor_server(baseline: Server, *, name: str = "parse-floor") -> Server:
     """The baseline that also decodes each review: what reading a review costs any webhook on this stack."""
-    return replace(baseline, name="parse-floor", command=[*baseline.command, "--decode"])
+    return replace(baseline, name=name, command=[*baseline.command, "--decode"])
+
+
+def _review_path_server(baseline: Server) -> Server:
+    """The baseline's constant answers given on the path our server answers reviews on, inside the HTTP
+    protocol, instead of through an ASGI cycle: that path's own ceiling."""
+    return replace(baseline, name="review-path", command=[*baseline.command, "--direct"])
+
+
+def _typical_cpu(server: Server, *, plan: Plan, setup: Setup, run: int) -> float:
+    wait_for_quiet((SERVER_CPU, LOAD_CPU), threshold=QUIET, timeout=plan.quiet_wait_seconds)
+    return measure_cpu(server, plan=plan, setup=setup, run=run, names=(TYPICAL,))[TYPICAL]
 
 
 def _scanning_server(baseline: Server) -> Server:

@@ -22,6 +22,7 @@ SECTIONS = (
     "## Figures",
     "## Sizing",
     "## What reading a review costs",
+    "## On our own review path",
     "## What the CPU target leaves for the handler",
     "## Load generator check",
     "## ServiceAccount cache",
