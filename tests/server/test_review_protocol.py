@@ -84,6 +84,7 @@ class Reader:
     def __init__(self, connection: ssl.SSLSocket) -> None:
         self._connection = connection
         self._buffer = b""
+        self.heads: list[bytes] = []
 
     def response(self) -> tuple[int, dict[str, str], bytes]:
         """The next final response: a `100 Continue` before it is skipped."""
@@ -92,6 +93,7 @@ class Reader:
             while b"\r\n\r\n" not in self._buffer:
                 self._fill()
             head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
+            self.heads.append(head)
             status_line, *lines = head.decode().split("\r\n")
         headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines)}
         length = int(headers["content-length"])
@@ -227,7 +229,7 @@ def test_requests_the_protocol_leaves_to_asgi_get_the_same_answers(
 
 
 def test_a_connection_left_idle_after_a_review_is_closed_at_the_keep_alive_timeout(server: Server) -> None:
-    server.running.config.timeout_keep_alive = 0.3
+    server.running.config.timeout_keep_alive = 0.3  # type: ignore[assignment]  # typed as whole seconds
     with server.connect() as connection:
         connection.sendall(review("/mutate"))
         reader = Reader(connection)
@@ -237,10 +239,25 @@ def test_a_connection_left_idle_after_a_review_is_closed_at_the_keep_alive_timeo
 
 
 def test_a_review_answered_slower_than_the_keep_alive_timeout_is_not_cut_off(server: Server) -> None:
-    server.running.config.timeout_keep_alive = 0.1
+    server.running.config.timeout_keep_alive = 0.1  # type: ignore[assignment]  # typed as whole seconds
     with server.connect() as connection:
         reader = Reader(connection)
         connection.sendall(review("/mutate"))
         reader.response()
         connection.sendall(review("/fetching", b"abc"))  # answered after 0.2 s
         assert reader.response()[2] == b'{"fetched":3}'
+
+
+def test_while_every_answer_says_connection_close_the_review_path_closes_after_answering(
+    server: Server,
+) -> None:
+    """What the server does during its --shutdown-delay: a `connection: close` default header."""
+    closing = [(b"connection", b"close")]
+    server.running.config.encoded_headers = closing  # uvicorn renews the default headers from these
+    server.running.server_state.default_headers = [*server.running.server_state.default_headers, *closing]
+    with server.connect() as connection:
+        connection.sendall(review("/mutate"))
+        reader = Reader(connection)
+        reader.response()
+        assert reader.closed()
+        assert reader.heads[-1].lower().count(b"connection: close") == 1

@@ -180,10 +180,15 @@ class ReviewHttpProtocol(GuardedHttpToolsProtocol):
         else:
             status, body, content_type = answer.status, answer.body, b"application/json"
         head = [STATUS_LINE[status]]
+        says_close = False
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
+            # While draining, the server adds `connection: close` to every answer: then it must close too.
+            says_close = says_close or (name == b"connection" and b"close" in value.lower())
         head += [b"content-type: ", content_type, b"\r\ncontent-length: ", b"%d" % len(body), b"\r\n"]
-        if not review.keep_alive:
+        if says_close:
+            review.keep_alive = False
+        elif not review.keep_alive:
             head.append(b"connection: close\r\n")
         head += [b"\r\n", body]
         self.transport.write(b"".join(head))
