@@ -1,6 +1,6 @@
 """`python -m benchmarks.run [--write docs/benchmarks.md] [--smoke | --quick]`: the whole benchmark, as markdown.
 
-A full run takes about twenty minutes and wants a quiet machine with two CPUs; `--quick` takes a few
+A full run takes about thirty minutes and wants a quiet machine with two CPUs; `--quick` takes a few
 minutes (two runs, shorter phases, the cache and API-server sections at smoke size) for a first look whose
 ratios are indicative; `--smoke` exercises every piece in seconds at tiny rates and its figures mean nothing.
 """
