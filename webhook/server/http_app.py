@@ -1,8 +1,9 @@
 """The HTTP layer: translates HTTP to the admission handler and back, and nothing else.
 
 `POST /mutate` is served by a bare ASGI function on the raw body: it is on every pod creation's critical
-path and FastAPI's request machinery would cost more than the admission itself. Every other endpoint
-is an ordinary FastAPI route.
+path and FastAPI's request machinery would cost more than the admission itself. Most reviews do not even
+take the ASGI way: `review_protocol.py` answers them inside the HTTP protocol through `direct_handler`,
+with the checks this module defines. Every other endpoint is an ordinary FastAPI route.
 """
 
 from __future__ import annotations
