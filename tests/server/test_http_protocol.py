@@ -76,6 +76,14 @@ def test_an_idle_kept_alive_connection_is_left_to_the_keep_alive_timeout(
         assert answer(connection).startswith(b"HTTP/1.1 200")
 
 
+def test_an_idle_connection_is_closed_at_the_keep_alive_timeout(server: Server) -> None:
+    server.running.config.timeout_keep_alive = 0.3  # type: ignore[assignment]  # typed as whole seconds
+    with server.connect() as connection:
+        assert answer(connection).startswith(b"HTTP/1.1 200")
+        time.sleep(1.0)
+        assert closed_by_server(connection)
+
+
 def test_connections_beyond_the_limit_are_closed_and_the_others_keep_working(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

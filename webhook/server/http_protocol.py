@@ -78,13 +78,15 @@ class Deadline:
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol, plus: a request head over MAX_HEAD_BYTES is answered 431 and the connection
     closed; a head not complete within HEAD_TIMEOUT_SECONDS closes the connection; a connection beyond
-    MAX_CONNECTIONS is closed as soon as it is made."""
+    MAX_CONNECTIONS is closed as soon as it is made. uvicorn's keep-alive timeout is kept by a Deadline
+    like the head timeout, not by a loop timer armed after every answer."""
 
     _awaiting_head = True
     _head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_deadline = Deadline(self.loop, self._head_overdue)
+        self._idle_deadline = Deadline(self.loop, self.timeout_keep_alive_handler)
         super().connection_made(transport)
         if len(self.connections) > MAX_CONNECTIONS:
             transport.close()
@@ -93,6 +95,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_deadline.cancel()
+        self._idle_deadline.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -115,6 +118,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._request_arrived()
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, with the keep-alive timeout started on the idle Deadline instead of a new timer."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._idle_deadline.start(self.timeout_keep_alive)
+
+    def _unset_keepalive_if_required(self) -> None:
+        """uvicorn calls this on every chunk received and every answer: the connection is not idle."""
+        self._idle_deadline.clear()
 
     def _head_arrived(self) -> None:
         """The guards' part of the end of a request's head, for subclasses that answer it themselves."""

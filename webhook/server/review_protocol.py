@@ -16,7 +16,6 @@ before, and is answered there with the same checks and the same answers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -28,7 +27,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCy
 
 from webhook.server.admission import Answer
 from webhook.server.http_app import DISCONNECTED_EARLY, ReviewHandler, WebhookApp, too_large
-from webhook.server.http_protocol import Deadline, GuardedHttpToolsProtocol
+from webhook.server.http_protocol import GuardedHttpToolsProtocol
 
 log = logging.getLogger("webhook.http")
 
@@ -56,20 +55,11 @@ class ReviewHttpProtocol(GuardedHttpToolsProtocol):
     _review: _Review | None = None
     """The review being read or answered; None between requests and while ASGI serves one."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._idle_deadline = Deadline(self.loop, self._idle_too_long)
-        super().connection_made(transport)
-
     def connection_lost(self, exc: Exception | None) -> None:
         review = self._review
         if review is not None and not review.arrived:
             log.info(DISCONNECTED_EARLY)
-        self._idle_deadline.cancel()
         super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        self._idle_deadline.clear()
-        super().data_received(data)
 
     def on_headers_complete(self) -> None:
         review = self._direct_review()
@@ -194,21 +184,4 @@ class ReviewHttpProtocol(GuardedHttpToolsProtocol):
         self.transport.write(b"".join(head))
         if not review.keep_alive:
             self.transport.close()
-        self._answered()
-
-    def _answered(self) -> None:
-        """uvicorn's `on_response_complete`, with the keep-alive timeout kept by a Deadline instead of a
-        timer armed for every answer (see Deadline)."""
-        self.server_state.total_requests += 1
-        if self.transport.is_closing():
-            return
-        self.flow.resume_reading()
-        if self.pipeline:
-            cycle, app = self.pipeline.pop()
-            self._start_asgi_task(cycle, app)
-        else:
-            self._idle_deadline.start(self.timeout_keep_alive)
-
-    def _idle_too_long(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.close()
+        self.on_response_complete()
